@@ -1,0 +1,54 @@
+"""Command line: ``python -m course_utils <command>``.
+
+    doctor            report on this machine and the models it gets
+    zoo build         generate the corpus, train the tokenizer and the course models
+    download NAME     fetch a catalog model from the hub into the local cache (online only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from course_utils.doctor import run_doctor
+
+    return run_doctor(check_hub=not args.no_network)
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from course_utils.zoo import build
+
+    return build.main(args.zoo_args) or 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    from course_utils.loading import download_model
+
+    return download_model(args.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("doctor", help="report on this machine and the models it gets")
+    p.add_argument("--no-network", action="store_true", help="skip the hub reachability check")
+    p.set_defaults(func=_doctor)
+
+    p = sub.add_parser("zoo", help="build the offline world: corpus, tokenizer, course models")
+    p.add_argument("zoo_args", nargs=argparse.REMAINDER, help="e.g. 'build --help'")
+    p.set_defaults(func=_zoo)
+
+    p = sub.add_parser("download", help="download a catalog model (needs the hub)")
+    p.add_argument("name")
+    p.set_defaults(func=_download)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
