@@ -1,0 +1,54 @@
+"""Errors a learner can act on: each message says what went wrong and what to do instead."""
+
+from __future__ import annotations
+
+from course_utils.registry import UnknownModelError
+
+
+class CourseError(Exception):
+    """Base of the course's own errors: shown in notebooks as one readable line."""
+
+
+class ModelTooLargeError(CourseError):
+    pass
+
+
+class OfflineError(CourseError):
+    pass
+
+
+class DeviceError(CourseError):
+    pass
+
+
+class BadInputError(CourseError, ValueError):
+    pass
+
+
+class CourseModelsMissingError(CourseError):
+    pass
+
+
+FRIENDLY = (CourseError, UnknownModelError)
+
+
+def show_friendly_errors(ipython=None) -> bool:
+    """In IPython/Jupyter, show course errors as one readable line instead of a traceback.
+
+    Other exceptions keep their full traceback. Returns True when installed.
+    """
+    if ipython is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        ipython = get_ipython()
+    if ipython is None:
+        return False
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        print(f"⚠ {etype.__name__}: {value}")
+        return None
+
+    ipython.set_custom_exc(FRIENDLY, handler)
+    return True

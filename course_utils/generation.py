@@ -1,0 +1,106 @@
+"""Generate text from a loaded model, with every setting checked first.
+
+Bad settings never reach ``model.generate``: an empty prompt is refused, a prompt longer than
+the context is truncated from the left, absurd ``max_new_tokens`` is capped, temperature 0
+means greedy; each adjustment is reported in ``GenerationResult.notes``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from course_utils.errors import BadInputError
+from course_utils.measure import GenerationTiming, time_generation
+
+MAX_NEW_TOKENS_CAP = 512
+
+
+@dataclass
+class GenerationSettings:
+    max_new_tokens: int = 40
+    temperature: float = 0.8
+    top_k: int = 50
+    top_p: float = 0.95
+    seed: int = 0
+
+    def checked(self) -> tuple["GenerationSettings", list[str]]:
+        """A valid copy of the settings and notes on anything changed."""
+        notes = []
+        if self.max_new_tokens < 1:
+            raise BadInputError(f"max_new_tokens must be at least 1 (got {self.max_new_tokens}).")
+        max_new = self.max_new_tokens
+        if max_new > MAX_NEW_TOKENS_CAP:
+            notes.append(f"max_new_tokens {max_new} capped at {MAX_NEW_TOKENS_CAP}.")
+            max_new = MAX_NEW_TOKENS_CAP
+        if self.temperature < 0:
+            raise BadInputError(f"temperature must be 0 or more (got {self.temperature}); "
+                                "0 means always pick the most likely token.")
+        if not 0 < self.top_p <= 1:
+            raise BadInputError(f"top_p must be in (0, 1] (got {self.top_p}); 1 keeps every token.")
+        if self.top_k < 0:
+            raise BadInputError(f"top_k must be 0 (off) or more (got {self.top_k}).")
+        if self.temperature == 0:
+            notes.append("temperature 0: greedy decoding (always the most likely token).")
+        return GenerationSettings(max_new, self.temperature, self.top_k, self.top_p, self.seed), notes
+
+
+@dataclass
+class GenerationResult:
+    prompt: str
+    text: str  # the continuation only
+    timing: GenerationTiming
+    notes: list[str] = field(default_factory=list)
+
+
+def encode_prompt(lm, prompt: str, max_new_tokens: int) -> tuple[torch.Tensor, list[str]]:
+    """Token ids for ``prompt`` (chat template for instruct models), truncated to fit the context."""
+    if prompt is None or not str(prompt).strip():
+        raise BadInputError("The prompt is empty: type some text for the model to continue.")
+    tok = lm.tokenizer
+    if tok is None:
+        raise BadInputError(f"{lm.info.name} has no tokenizer here, so it cannot read text.")
+    notes = []
+    if lm.info.instruct and getattr(tok, "chat_template", None):
+        ids = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
+                                      return_tensors="pt", return_dict=True)["input_ids"]
+    else:
+        ids = tok(prompt, return_tensors="pt").input_ids
+    context = lm.info.context or ids.shape[1] + max_new_tokens
+    room = context - max_new_tokens
+    if room < 1:
+        raise BadInputError(f"max_new_tokens {max_new_tokens} leaves no room for the prompt in "
+                            f"{lm.info.name}'s {context}-token context; ask for fewer tokens.")
+    if ids.shape[1] > room:
+        notes.append(f"The prompt has {ids.shape[1]} tokens but only {room} fit before the "
+                     f"{max_new_tokens} new ones ({context}-token context): kept the last {room}.")
+        ids = ids[:, -room:]
+    return ids, notes
+
+
+def generate(lm, prompt: str, settings: GenerationSettings | None = None, **overrides) -> GenerationResult:
+    """Continue ``prompt`` with model ``lm`` (a ``LoadedModel``); keyword overrides change settings."""
+    settings = settings or GenerationSettings()
+    settings = GenerationSettings(**{**settings.__dict__, **overrides})
+    settings, notes = settings.checked()
+    context = lm.info.context
+    if context and settings.max_new_tokens > context // 2:
+        notes.append(f"max_new_tokens {settings.max_new_tokens} capped at {context // 2}: half of "
+                     f"{lm.info.name}'s {context}-token context, leaving room for the prompt.")
+        settings.max_new_tokens = context // 2
+    ids, prompt_notes = encode_prompt(lm, prompt, settings.max_new_tokens)
+    notes += prompt_notes
+    model, tok = lm.model, lm.tokenizer
+    device = next(model.parameters()).device
+    kwargs = dict(do_sample=settings.temperature > 0, pad_token_id=tok.pad_token_id
+                  if tok.pad_token_id is not None else tok.eos_token_id)
+    if settings.temperature > 0:
+        kwargs.update(temperature=settings.temperature, top_k=settings.top_k or None, top_p=settings.top_p)
+    else:
+        kwargs.update(temperature=None, top_k=None, top_p=None)
+    torch.manual_seed(settings.seed)
+    out, timing = time_generation(model, ids.to(device), settings.max_new_tokens,
+                                  attention_mask=torch.ones_like(ids).to(device), **kwargs)
+    text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+    return GenerationResult(prompt, text, timing, notes)

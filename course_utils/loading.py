@@ -1,0 +1,328 @@
+"""Load a model safely: catalog name or local folder in, (model, tokenizer, info) out.
+
+- Safe by default: ``trust_remote_code`` is never enabled, only safetensors weights are
+  accepted, the catalog's revision is passed, and the dtype is chosen for the device.
+- A memory guard estimates the need before loading and refuses, naming a model that fits,
+  instead of letting the kernel die.
+- Offline (no hub, or ``HF_HUB_OFFLINE=1``): cached hub models still load; otherwise the
+  course's own model of the same role stands in, and one line says so.
+- Loaded models are cached per process: re-running a cell does not load again.
+- ``from_config=True`` builds the real architecture with random weights, so speed and memory
+  lessons show true scale offline (the text it writes is noise).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from course_utils import MODELS_DIR
+from course_utils.env import check_hub, human_bytes, machine_info
+from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError,
+                                 ModelTooLargeError, OfflineError)
+from course_utils.measure import count_parameters, dtype_bytes, model_memory_bytes
+from course_utils.registry import (ModelSpec, course_aliases, default_dtype, estimate_memory_bytes,
+                                   get_spec, models_that_fit)
+
+RANDOM_WEIGHTS_LABEL = "random weights: speed and memory are real, the text is not"
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+          "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}
+SMALL_ROLE_MAX_PARAMS = 500_000_000  # offline, hub models below this stand in as course-slm
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    source: str  # "hub", "hub cache", "local path", "course model", "offline fallback", "from config"
+    location: str  # hub id or folder
+    params: int
+    dtype: str
+    device: str
+    memory_bytes: int
+    load_seconds: float
+    instruct: bool = False
+    random_weights: bool = False
+    context: int = 0
+    note: str = ""
+
+    def summary(self) -> str:
+        label = f" [{RANDOM_WEIGHTS_LABEL}]" if self.random_weights else ""
+        return (f"{self.name}: {self.params / 1e6:,.1f}M parameters, {self.dtype} on {self.device}, "
+                f"{human_bytes(self.memory_bytes)}, from {self.source} ({self.location}), "
+                f"loaded in {self.load_seconds:.2f} s{label}")
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object | None
+    info: ModelInfo
+    spec: ModelSpec | None = None
+
+    def __repr__(self) -> str:
+        return f"LoadedModel({self.info.summary()})"
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+
+
+def cached_models() -> list[str]:
+    return [lm.info.name for lm in _CACHE.values()]
+
+
+# ----------------------------------------------------------------------------- validation
+
+def resolve_device(device: str | None) -> str:
+    """'cpu', 'cuda' (or 'cuda:N') or 'mps', checked against what this machine has."""
+    has_cuda = torch.cuda.is_available()
+    has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    possible = ["cpu"] + (["cuda"] if has_cuda else []) + (["mps"] if has_mps else [])
+    if device in (None, "auto"):
+        return "cuda" if has_cuda else "cpu"
+    kind = str(device).split(":")[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"Unknown device {device!r}. Possible here: {', '.join(possible)}.")
+    if kind not in possible:
+        raise DeviceError(f"Device {device!r} is not available on this machine "
+                          f"(no {'CUDA GPU' if kind == 'cuda' else 'Apple GPU'} visible to torch). "
+                          f"Possible here: {', '.join(possible)}.")
+    return str(device)
+
+
+def resolve_dtype(dtype, device: str, spec: ModelSpec | None = None) -> torch.dtype:
+    """An explicit dtype for the device; refuses combinations that are slow or unsupported."""
+    if dtype in (None, "auto"):
+        bf16 = True
+        if device.startswith("cuda"):
+            bf16 = torch.cuda.get_device_capability(device)[0] >= 8
+        if spec is None:
+            name = "float32" if device == "cpu" else ("bfloat16" if bf16 else "float16")
+        else:
+            name = default_dtype(spec, "cpu" if device == "cpu" else "gpu", bf16)
+        return DTYPES[name]
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).replace("torch.", "")
+    else:
+        name = str(dtype).lower().replace("torch.", "")
+    if name not in DTYPES:
+        raise BadInputError(f"Unknown dtype {dtype!r}. Choose one of: float32, bfloat16, float16 "
+                            "(quantized int8/int4 loading is covered in lesson 09).")
+    torch_dtype = DTYPES[name]
+    if device == "cpu" and torch_dtype == torch.float16:
+        raise DeviceError("float16 on the CPU is slow and some operations are missing. "
+                          "Possible here: float32 (exact) or bfloat16 (half the memory).")
+    if device.startswith("cuda") and torch_dtype == torch.bfloat16 \
+            and torch.cuda.get_device_capability(device)[0] < 8:
+        raise DeviceError(f"{torch.cuda.get_device_name(device)} has no native bfloat16. "
+                          "Use float16 (or float32) on this GPU.")
+    return torch_dtype
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def memory_guard(spec: ModelSpec, dtype: torch.dtype, device: str, context: int = 1024,
+                 available_bytes: int | None = None) -> int:
+    """Refuse (ModelTooLargeError) if ``spec`` will not fit; return the estimated bytes."""
+    need = estimate_memory_bytes(spec, _dtype_name(dtype), context)
+    if available_bytes is None:
+        available_bytes = machine_info(check_hub_now=False).accelerator_bytes
+    budget = int(available_bytes * 0.9)
+    if need <= budget:
+        return need
+    where = "GPU memory" if device.startswith("cuda") else "free RAM"
+    fits = [s for s in models_that_fit(budget, "cpu" if device == "cpu" else "gpu", context)
+            if not s.is_course_model or s.available_offline]
+    same_family = [s for s in fits if s.family == spec.family]
+    suggestion = (same_family or fits)[:1]
+    advice = (f" Try {suggestion[0].name} ({suggestion[0].params / 1e6:,.0f}M parameters)"
+              if suggestion else " Try a course model, e.g. course-slm")
+    if dtype == torch.float32:
+        advice += ", or dtype='bfloat16' to halve the weights"
+    raise ModelTooLargeError(
+        f"{spec.name} needs about {human_bytes(need)} ({_dtype_name(dtype)}, {context}-token context) "
+        f"but this machine has {human_bytes(available_bytes)} of {where} available.{advice}.")
+
+
+# ----------------------------------------------------------------------------- loading
+
+def _from_pretrained(location: str, dtype: torch.dtype, device: str, revision: str | None = None,
+                     local_files_only: bool = False):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = dict(revision=revision, trust_remote_code=False, local_files_only=local_files_only)
+    model = AutoModelForCausalLM.from_pretrained(location, dtype=dtype, use_safetensors=True, **kwargs)
+    model.to(device).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(location, **kwargs)
+    except (OSError, ValueError):
+        tokenizer = None
+    return model, tokenizer
+
+
+def course_tokenizer():
+    """The course's own BPE tokenizer (models/tokenizer), or None before the zoo is built."""
+    from transformers import AutoTokenizer
+
+    path = MODELS_DIR / "tokenizer"
+    return AutoTokenizer.from_pretrained(path) if (path / "tokenizer.json").exists() else None
+
+
+def _course_spec(spec: ModelSpec) -> ModelSpec:
+    if not spec.available_offline:
+        raise CourseModelsMissingError(
+            f"The course model {spec.name!r} is not in {MODELS_DIR}. It ships with the course; "
+            "rebuild it with `python -m course_utils zoo build`.")
+    return spec
+
+
+def _offline_stand_in(spec: ModelSpec) -> ModelSpec:
+    alias = "course-slm" if spec.params < SMALL_ROLE_MAX_PARAMS else "course-llm"
+    return _course_spec(get_spec(course_aliases().get(alias, alias)))
+
+
+def load_model(name: str, *, device: str | None = None, dtype=None, from_config: bool = False,
+               fallback: bool = True, context: int = 1024,
+               available_bytes: int | None = None) -> LoadedModel:
+    """Load a catalog model (name, alias or hub id) or a local save_pretrained folder.
+
+    device: 'cpu', 'cuda' or None (the best here). dtype: 'float32', 'bfloat16', 'float16' or
+    None (chosen for the device). from_config: random weights, real architecture.
+    fallback: offline, stand in the course model of the same role instead of failing.
+    context: the tokens the lesson will use, for the memory estimate (KV cache).
+    """
+    device = resolve_device(device)
+    path = Path(str(name)).expanduser()
+    if (path / "config.json").exists():
+        return _load_local_folder(path, device, dtype)
+
+    spec = get_spec(name)
+    torch_dtype = resolve_dtype(dtype, device, spec)
+    key = (spec.name, device, torch_dtype, from_config)
+    if key in _CACHE:
+        return _CACHE[key]
+
+    start = time.perf_counter()
+    if from_config:
+        memory_guard(spec, torch_dtype, device, context, available_bytes)
+        lm = _build_from_config(spec, torch_dtype, device)
+    elif spec.is_course_model:
+        _course_spec(spec)
+        model, tok = _from_pretrained(str(spec.path), torch_dtype, device)
+        lm = _wrap(spec.name, model, tok, "course model", str(spec.path), spec)
+    else:
+        memory_guard(spec, torch_dtype, device, context, available_bytes)
+        lm = _load_hub(spec, torch_dtype, device, fallback, context)
+    lm.info.load_seconds = time.perf_counter() - start
+    _CACHE[key] = lm
+    return lm
+
+
+def _wrap(name, model, tokenizer, source, location, spec, note="", random_weights=False) -> LoadedModel:
+    params = count_parameters(model)["total"]
+    info = ModelInfo(name=name, source=source, location=location, params=params,
+                     dtype=_dtype_name(next(model.parameters()).dtype),
+                     device=str(next(model.parameters()).device), memory_bytes=model_memory_bytes(model),
+                     load_seconds=0.0, instruct=bool(spec and spec.instruct),
+                     random_weights=random_weights,
+                     context=getattr(model.config, "max_position_embeddings", 0) or
+                     getattr(model.config, "n_positions", 0), note=note)
+    return LoadedModel(model, tokenizer, info, spec)
+
+
+def _load_local_folder(path: Path, device: str, dtype) -> LoadedModel:
+    if not any(path.glob("*.safetensors")):
+        raise BadInputError(f"{path} has no .safetensors weights. The course loads safetensors only "
+                            "(pickle-based .bin files can run code when loaded); convert with "
+                            "model.save_pretrained(path) which writes safetensors.")
+    torch_dtype = resolve_dtype(dtype, device)
+    key = (str(path.resolve()), device, torch_dtype, False)
+    if key in _CACHE:
+        return _CACHE[key]
+    weights = sum(f.stat().st_size for f in path.glob("*.safetensors"))
+    available = machine_info(check_hub_now=False).accelerator_bytes
+    if weights * 2 > available * 0.9:  # weights may double when upcast from 16-bit
+        raise ModelTooLargeError(f"{path} holds {human_bytes(weights)} of weights; this machine has "
+                                 f"{human_bytes(available)} available. Use a smaller model.")
+    start = time.perf_counter()
+    model, tok = _from_pretrained(str(path), torch_dtype, device)
+    lm = _wrap(path.name, model, tok, "local path", str(path), None)
+    lm.info.load_seconds = time.perf_counter() - start
+    _CACHE[key] = lm
+    return lm
+
+
+def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str, fallback: bool, context: int) -> LoadedModel:
+    try:  # a cached copy loads without the network
+        model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision, local_files_only=True)
+        return _wrap(spec.name, model, tok, "hub cache", spec.hub_id, spec)
+    except OSError:
+        pass
+    hub = check_hub()
+    if hub.reachable:
+        size = spec.params * dtype_bytes(spec.checkpoint_dtype)
+        print(f"Downloading {spec.name} from the hub ({spec.hub_id}, about {human_bytes(size)}); "
+              "it is cached for next time.")
+        model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision)
+        return _wrap(spec.name, model, tok, "hub", spec.hub_id, spec)
+    if not fallback:
+        raise OfflineError(f"{spec.name} is not cached on this machine and the hub is not reachable "
+                           f"({hub.reason}). Use a course model (course-slm, course-llm), "
+                           "from_config=True for speed and memory, or connect and retry.")
+    stand_in = _offline_stand_in(spec)
+    note = (f"Offline ({hub.reason}): {spec.name} is not cached here, so the course model "
+            f"{stand_in.name} stands in for it.")
+    print(note)
+    model, tok = _from_pretrained(str(stand_in.path), dtype if dtype != torch.float16 else torch.float32,
+                                  device)
+    return _wrap(stand_in.name, model, tok, "offline fallback", str(stand_in.path), stand_in, note)
+
+
+def _build_from_config(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    config = spec.to_config()
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.eval()
+    tokenizer = None
+    if spec.hub_id:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision,
+                                                      local_files_only=True, trust_remote_code=False)
+        except (OSError, ValueError):
+            tokenizer = None
+    if tokenizer is None:
+        tokenizer = course_tokenizer()  # its ids are all < the model's vocabulary
+    note = f"{spec.name} built from its config: {RANDOM_WEIGHTS_LABEL}."
+    return _wrap(f"{spec.name} (random weights)", model, tokenizer, "from config",
+                 f"{spec.arch} config", spec, note, random_weights=True)
+
+
+def download_model(name: str) -> int:
+    """Command line: fetch a catalog model into the hub cache (safetensors + tokenizer only)."""
+    spec = get_spec(name)
+    if spec.is_course_model:
+        print(f"{spec.name} is a course model: it ships in {MODELS_DIR}, nothing to download.")
+        return 0
+    hub = check_hub()
+    if not hub.reachable:
+        print(f"Cannot download {spec.name}: {hub.reason}. Offline, use course-slm / course-llm.")
+        return 1
+    from huggingface_hub import snapshot_download
+
+    size = spec.params * dtype_bytes(spec.checkpoint_dtype)
+    print(f"Downloading {spec.name} ({spec.hub_id}@{spec.revision}, about {human_bytes(size)})…")
+    path = snapshot_download(spec.hub_id, revision=spec.revision,
+                             allow_patterns=["*.json", "*.safetensors", "*.txt", "tokenizer*"])
+    print(f"Saved to {path}")
+    return 0
