@@ -173,14 +173,14 @@ GATED_HUB_IDS = ("google/gemma-3-270m", "google/gemma-3-1b-it", "meta-llama/Llam
 MANIFEST = MODELS_DIR / "manifest.json"
 
 
-def _read_manifest(path: Path = MANIFEST) -> dict | None:
+def _read_manifest(path: Path | None = None) -> dict | None:
     try:
-        return json.loads(path.read_text())
+        return json.loads((path or MANIFEST).read_text())
     except (OSError, ValueError):
         return None
 
 
-def course_models(manifest_path: Path = MANIFEST) -> list[ModelSpec]:
+def course_models(manifest_path: Path | None = None) -> list[ModelSpec]:
     """The course's own models from models/manifest.json (placeholders until they are built)."""
     manifest = _read_manifest(manifest_path)
     if not manifest or not manifest.get("models"):
@@ -211,7 +211,7 @@ def course_models(manifest_path: Path = MANIFEST) -> list[ModelSpec]:
     return specs
 
 
-def course_aliases(manifest_path: Path = MANIFEST) -> dict[str, str]:
+def course_aliases(manifest_path: Path | None = None) -> dict[str, str]:
     manifest = _read_manifest(manifest_path) or {}
     return dict(manifest.get("aliases", {}))
 
@@ -309,11 +309,13 @@ class PairChoice:
     budget_bytes: int
     needed_bytes: int
     reason: str
+    dtype: str = "default"  # "default" (per model, see default_dtype) or "bfloat16" when memory is tight
 
 
 def pick_pair(machine, context: int = 1024) -> PairChoice:
     """The (small, large) pair this machine runs side by side: the biggest large model that fits
-    next to the small one in the memory budget (both are loaded at once in the arena)."""
+    next to the small one in the memory budget (both are loaded at once in the arena). On a CPU
+    short of memory, bfloat16 is tried before settling for a smaller model."""
     tier = tier_for(machine)
     aliases = course_aliases()
     if tier.name == "offline":
@@ -325,18 +327,22 @@ def pick_pair(machine, context: int = 1024) -> PairChoice:
     budget = machine.accelerator_bytes - (0 if machine.gpu else RUNTIME_OVERHEAD_BYTES)
     budget = int(budget * 0.8)  # keep a margin: the notebook and the OS need memory too
 
-    def need(name):
+    def need(name, dtype):
         spec = get_spec(name)
-        return estimate_memory_bytes(spec, default_dtype(spec, device, bf16), context)
+        return estimate_memory_bytes(spec, dtype if dtype != "default" else
+                                     default_dtype(spec, device, bf16), context)
 
-    small = next((n for n in tier.candidates_small if need(n) <= budget), tier.candidates_small[-1])
+    dtypes = ("default",) if machine.gpu else ("default", "bfloat16")
+    small = tier.candidates_small[0]
     for large in tier.candidates_large:
-        total = need(small) + need(large)
-        if total <= budget:
-            return PairChoice(tier, small, large, budget, total, "the largest candidate that fits")
+        for dtype in dtypes:
+            total = need(small, dtype) + need(large, dtype)
+            if total <= budget:
+                return PairChoice(tier, small, large, budget, total, "the largest candidate that fits",
+                                  dtype)
     large = tier.candidates_large[-1]
-    return PairChoice(tier, small, large, budget, need(small) + need(large),
-                      "nothing larger fits; expect to be tight on memory")
+    return PairChoice(tier, small, large, budget, need(small, dtypes[-1]) + need(large, dtypes[-1]),
+                      "nothing larger fits; expect to be tight on memory", dtypes[-1])
 
 
 def models_that_fit(budget_bytes: int, device: str = "cpu", context: int = 1024,

@@ -1,0 +1,150 @@
+import json
+import shutil
+import time
+
+import pytest
+import torch
+
+from course_utils import loading, registry
+from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError, ModelTooLargeError,
+                                 OfflineError)
+
+
+@pytest.fixture
+def course_models_at(tmp_path, monkeypatch, tiny_llama_dir, tiny_llama_large_dir):
+    """A models/ folder with two course models and a manifest, as `zoo build` ships them."""
+    models = tmp_path / "models"
+    for name, src in (("course-a", tiny_llama_dir), ("course-b", tiny_llama_large_dir)):
+        shutil.copytree(src, models / name)
+    arch = dict(n_layers=2, hidden=64, heads=4, kv_heads=2, head_dim=16, mlp=128, vocab=300, context=128,
+                tied_embeddings=True)
+    manifest = {"format": 1, "aliases": {"course-slm": "course-a", "course-llm": "course-b"},
+                "models": [{"name": "course-a", "path": "course-a", "params": 1, "architecture": arch},
+                           {"name": "course-b", "path": "course-b", "params": 2, "architecture": arch}]}
+    (models / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(registry, "MODELS_DIR", models)
+    monkeypatch.setattr(registry, "MANIFEST", models / "manifest.json")
+    monkeypatch.setattr(loading, "MODELS_DIR", models)
+    return models
+
+
+def test_local_folder_loads_through_from_pretrained(tiny_llama_dir):
+    lm = loading.load_model(str(tiny_llama_dir))
+    assert lm.info.source == "local path"
+    assert lm.info.params == sum(p.numel() for p in lm.model.parameters())
+    assert lm.info.dtype == "float32" and lm.info.device == "cpu"
+    assert lm.info.memory_bytes >= 4 * lm.info.params
+    assert not lm.model.training
+    assert lm.tokenizer("hello").input_ids
+
+
+def test_a_loaded_model_is_cached_per_process(tiny_llama_dir, monkeypatch):
+    first = loading.load_model(str(tiny_llama_dir))
+    monkeypatch.setattr(loading, "_from_pretrained", lambda *a, **k: pytest.fail("loaded twice"))
+    assert loading.load_model(str(tiny_llama_dir)) is first
+
+
+def test_pickle_weights_are_refused(tmp_path, tiny_llama_dir):
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_llama_dir, folder)
+    state = torch.load  # noqa: F841 - only to show we never call it
+    (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
+    with pytest.raises(BadInputError, match="safetensors"):
+        loading.load_model(str(folder))
+
+
+def test_course_model_loads_by_alias_from_the_catalog(course_models_at):
+    lm = loading.load_model("course-slm")
+    assert lm.info.name == "course-a" and lm.info.source == "course model"
+    assert loading.load_model("course-llm").info.name == "course-b"
+
+
+def test_course_models_missing_says_how_to_build(tmp_path, monkeypatch):
+    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(registry, "MANIFEST", tmp_path / "manifest.json")
+    with pytest.raises(CourseModelsMissingError, match="zoo build"):
+        loading.load_model("course-slm")
+
+
+def test_offline_with_nothing_cached_falls_back_with_one_line(course_models_at, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    start = time.perf_counter()
+    lm = loading.load_model("SmolLM2-135M-Instruct")
+    assert time.perf_counter() - start < 10
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("Offline") and "course-a" in out[0]
+    assert lm.info.source == "offline fallback" and lm.info.name == "course-a"
+    # a large model falls back to the large course model
+    assert loading.load_model("Qwen2.5-1.5B-Instruct").info.name == "course-b"
+
+
+def test_offline_without_fallback_explains_the_options(course_models_at, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(OfflineError, match="from_config=True"):
+        loading.load_model("SmolLM2-135M", fallback=False)
+
+
+def test_memory_guard_refuses_and_names_a_model_that_fits():
+    with pytest.raises(ModelTooLargeError) as err:
+        loading.load_model("Qwen2.5-7B-Instruct", available_bytes=3_000_000_000)
+    msg = str(err.value)
+    assert "Qwen2.5-7B-Instruct needs about" in msg and "Try Qwen2.5-" in msg
+    suggested = msg.split("Try ")[1].split(" (")[0]
+    spec = registry.get_spec(suggested)
+    assert registry.estimate_memory_bytes(spec, "float32" if spec.params < 1e9 else "bfloat16") < 3e9
+
+
+def test_memory_guard_uses_this_machines_memory_for_an_absurd_model():
+    # Qwen2.5-7B in float32 is ~34 GB: more than this 24 GB machine has free.
+    with pytest.raises(ModelTooLargeError, match="bfloat16"):
+        loading.load_model("Qwen2.5-7B", dtype="float32", from_config=True)
+
+
+def test_from_config_builds_the_real_architecture_with_an_honest_label():
+    lm = loading.load_model("Pythia-70M", from_config=True)
+    assert lm.info.random_weights and lm.info.source == "from config"
+    assert "random weights" in lm.info.summary() and "text is not" in lm.info.summary()
+    assert lm.info.params == registry.get_spec("Pythia-70M").params
+
+
+@pytest.mark.parametrize("device", ["cuda", "tpu", "mps"])
+def test_impossible_device_says_what_is_possible(device):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(DeviceError, match="Possible here: cpu"):
+        loading.load_model("SmolLM2-135M", device=device, from_config=True)
+
+
+def test_wrong_dtype_says_what_is_possible():
+    with pytest.raises(BadInputError, match="float32, bfloat16, float16"):
+        loading.load_model("SmolLM2-135M", dtype="int3", from_config=True)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="float32 .* or bfloat16"):
+            loading.load_model("SmolLM2-135M", dtype="float16")
+
+
+def test_bfloat16_is_honoured(tiny_llama_dir):
+    lm = loading.load_model(str(tiny_llama_dir), dtype="bf16")
+    assert next(lm.model.parameters()).dtype == torch.bfloat16 and lm.info.dtype == "bfloat16"
+
+
+def test_unknown_model_lists_the_valid_names():
+    with pytest.raises(ValueError, match="Valid names: .*SmolLM2-135M"):
+        loading.load_model("gpt-5")
+
+
+def test_loader_never_enables_remote_code_and_asks_for_safetensors(tiny_llama_dir, monkeypatch):
+    seen = {}
+    import transformers
+
+    real = transformers.AutoModelForCausalLM.from_pretrained
+
+    def spy(location, **kwargs):
+        seen.update(kwargs)
+        return real(location, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", spy)
+    loading.load_model(str(tiny_llama_dir))
+    assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
+    assert seen["dtype"] == torch.float32
