@@ -1,0 +1,64 @@
+"""The promises the README makes: its commands, its course map, its tier table."""
+
+import re
+from pathlib import Path
+
+from course_utils.course_map import LESSONS, course_map_markdown
+from course_utils.env import GPUInfo, HubStatus, MachineInfo
+from course_utils.registry import pick_pair
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text()
+
+
+def _bash_blocks():
+    return re.findall(r"```bash\n(.*?)\n```", README, re.S)
+
+
+def test_readme_has_exactly_two_one_line_setup_commands_and_ci_runs_the_test_one_verbatim():
+    setup = [b for b in _bash_blocks() if "pip install" in b]
+    assert len(setup) == 2 and all("\n" not in b for b in setup)
+    assert "jupyter lab notebooks/00_start_here.ipynb" in setup[0]
+    assert "pytest" in setup[1]
+    ci = (REPO / ".ci" / "run").read_text().splitlines()
+    assert setup[1] in ci, ".ci/run must run the README's test command verbatim"
+
+
+def test_readme_course_map_is_the_one_in_course_utils():
+    assert course_map_markdown() in README
+    assert len(LESSONS) == 13 and [l.number for l in LESSONS] == list(range(13))
+
+
+def test_readme_tier_table_matches_what_pick_pair_computes():
+    rows = {m.group(1): (m.group(2), m.group(3)) for m in
+            re.finditer(r"^\| (binder|laptop-cpu|small-gpu|large-gpu) \| [^|]+ \| ([^|]+?) \| ([^|(]+?)[ (|]",
+                        README, re.M)}
+    machines = {
+        "binder": MachineInfo("t", 2, int(2e9), int(1.8e9), None, HubStatus(True, "")),
+        "laptop-cpu": MachineInfo("t", 8, int(16e9), int(14e9), None, HubStatus(True, "")),
+        "small-gpu": MachineInfo("t", 2, int(12e9), int(10e9), GPUInfo("T4", int(15e9), int(15e9), False),
+                                 HubStatus(True, "")),
+        "large-gpu": MachineInfo("t", 8, int(200e9), int(180e9), GPUInfo("H100", int(80e9), int(79e9), True),
+                                 HubStatus(True, "")),
+    }
+    assert set(rows) == set(machines)
+    for tier, machine in machines.items():
+        pair = pick_pair(machine)
+        assert pair.tier.name == tier
+        assert (pair.small, pair.large) == tuple(x.strip() for x in rows[tier]), tier
+
+
+def test_binder_pins_match_requirements():
+    pins = lambda path: {l for l in path.read_text().splitlines() if "==" in l}  # noqa: E731
+    assert pins(REPO / "binder" / "requirements.txt") == pins(REPO / "requirements.txt")
+
+
+def test_notebooks_have_no_saved_errors_or_widget_state():
+    import json
+
+    for nb_path in list((REPO / "notebooks").glob("*.ipynb")) + list((REPO / "solutions").glob("*.ipynb")):
+        nb = json.loads(nb_path.read_text())
+        assert "widgets" not in nb.get("metadata", {}), nb_path
+        for cell in nb["cells"]:
+            for out in cell.get("outputs", []):
+                assert out.get("output_type") != "error", nb_path

@@ -1,0 +1,78 @@
+"""Widget logic, driven as a learner would: set values, click buttons."""
+
+import pytest
+
+from course_utils import loading
+from course_utils.widgets import QuickGenerate, TierExplorer
+from course_utils.widgets.tier_explorer import PROFILES
+
+
+@pytest.fixture
+def box(tiny_llama_dir, tiny_llama_large_dir):
+    return QuickGenerate([str(tiny_llama_dir), str(tiny_llama_large_dir)], prompt="The printer")
+
+
+def test_generate_button_shows_text_and_speed(box):
+    box.max_new_tokens.value = 6
+    box.temperature.value = 0.0
+    box.button.click()
+    r = box.last
+    assert r is not None and 1 <= r.timing.n_new_tokens <= 6
+    assert "tokens/s" in box.result.value and "<b>The printer</b>" in box.result.value
+    assert "greedy" in box.result.value  # the note about temperature 0
+    assert not box.button.disabled
+
+
+def test_switching_models_reuses_loaded_ones(box, monkeypatch):
+    calls = []
+    real = loading._from_pretrained
+
+    def counting(*a, **k):
+        calls.append(a[0])
+        return real(*a, **k)
+
+    monkeypatch.setattr(loading, "_from_pretrained", counting)
+    for option in box.model.options * 2:
+        box.model.value = option
+        box.button.click()
+    assert len(calls) == 2  # each model loaded once, then served from the cache
+
+
+def test_empty_prompt_shows_a_message_not_a_traceback(box):
+    box.prompt.value = "   "
+    box.button.click()
+    assert box.last is None
+    assert "prompt is empty" in box.result.value and "Traceback" not in box.result.value
+    assert not box.button.disabled
+
+
+def test_unknown_model_is_reported_in_the_widget():
+    box = QuickGenerate(["no-such-model"], prompt="Hi")
+    box.button.click()
+    assert "Unknown model" in box.result.value and "Valid names" in box.result.value
+
+
+def test_tier_explorer_updates_when_the_machine_changes():
+    explorer = TierExplorer()
+    seen = {}
+    for name in PROFILES:
+        explorer.machine.value = name
+        seen[name] = (explorer.choice.tier.name, explorer.choice.large)
+        assert explorer.choice.large in explorer.summary.value
+    assert seen["Binder (2 GB RAM, CPU)"][0] == "binder"
+    assert seen["H100 (80 GB GPU)"] == ("large-gpu", "Qwen2.5-7B-Instruct")
+    assert seen["Any machine, offline"][0] == "offline"
+    explorer.machine.value = "Binder (2 GB RAM, CPU)"
+    assert "bfloat16 to fit" in explorer.summary.value
+
+
+def test_tier_explorer_draws_a_memory_plot():
+    explorer = TierExplorer()
+    explorer.machine.value = "Laptop (16 GB RAM, CPU)"
+    ax = explorer.figure.axes[0]
+    widths = [bar.get_width() for bar in ax.patches]
+    assert len(widths) == 2 and all(w > 0 for w in widths)
+    budget = ax.lines[0].get_xdata()[0]
+    assert sum(widths) <= budget  # the pair fits under the dashed budget line
+    explorer.machine.value = "Any machine, offline"
+    assert explorer.figure is None
