@@ -2,6 +2,7 @@
 
     doctor            report on this machine and the models it gets
     zoo build         generate the corpus, train the tokenizer and the course models
+    exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
 
@@ -23,6 +24,12 @@ def _zoo(args: argparse.Namespace) -> int:
     return build.main(args.zoo_args) or 0
 
 
+def _exercises(args: argparse.Namespace) -> int:
+    from course_utils import exercises
+
+    return exercises.main(args.exercise_args)
+
+
 def _download(args: argparse.Namespace) -> int:
     from course_utils.loading import download_model
 
@@ -41,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("zoo", help="build the offline world: corpus, tokenizer, course models")
     p.add_argument("zoo_args", nargs=argparse.REMAINDER, help="e.g. 'build --help'")
     p.set_defaults(func=_zoo)
+
+    p = sub.add_parser("exercises", help="generate exercises/ from solutions/ ('build'), or 'check' sync")
+    p.add_argument("exercise_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_exercises)
 
     p = sub.add_parser("download", help="download a catalog model (needs the hub)")
     p.add_argument("name")
