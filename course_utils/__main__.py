@@ -58,7 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_download)
 
     args = parser.parse_args(argv)
-    return args.func(args)
+    from course_utils.errors import FRIENDLY
+
+    try:
+        return args.func(args)
+    except FRIENDLY as exc:  # a learner's mistake: one line, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

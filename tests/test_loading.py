@@ -148,3 +148,23 @@ def test_loader_never_enables_remote_code_and_asks_for_safetensors(tiny_llama_di
     loading.load_model(str(tiny_llama_dir))
     assert seen["trust_remote_code"] is False and seen["use_safetensors"] is True
     assert seen["dtype"] == torch.float32
+
+
+def test_download_offline_explains_instead_of_hanging(capsys):
+    from course_utils.__main__ import main
+
+    start = time.perf_counter()
+    assert main(["download", "SmolLM2-135M"]) == 1
+    assert time.perf_counter() - start < 5
+    assert "Cannot download SmolLM2-135M" in capsys.readouterr().out
+    assert main(["download", "no-such-model"]) == 2
+    assert "Unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_random_init_is_finite_and_labelled_values_do_not_matter_for_shape():
+    lm = loading.load_model("GPT-2", from_config=True)
+    norms = [p for n, p in lm.model.named_parameters() if "ln_" in n and n.endswith("weight")]
+    assert norms and all(torch.all(p == 1) for p in norms)
+    with torch.no_grad():
+        logits = lm.model(torch.arange(8)[None]).logits
+    assert torch.isfinite(logits).all() and logits.std() > 0
