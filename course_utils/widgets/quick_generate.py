@@ -23,8 +23,10 @@ class QuickGenerate:
         self._loader = loader
         self.model = W.Dropdown(options=list(models), value=models[0], description="model")
         self.prompt = W.Textarea(value=prompt, description="prompt", layout=W.Layout(width="95%", height="70px"))
-        self.max_new_tokens = W.IntSlider(value=max_new_tokens, min=1, max=200, description="new tokens")
-        self.temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05, description="temperature")
+        self.max_new_tokens = W.IntSlider(value=max_new_tokens, min=1, max=200, description="new tokens",
+                                            style={"description_width": "initial"})
+        self.temperature = W.FloatSlider(value=temperature, min=0.0, max=2.0, step=0.05, description="temperature",
+                                            style={"description_width": "initial"})
         self.button = W.Button(description="Generate", button_style="primary", icon="play")
         self.result = W.HTML(value="<i>Press Generate.</i>")
         self.button.on_click(lambda _: self.run())
