@@ -1,0 +1,25 @@
+"""This machine's dense matmul throughput, the yardstick for achieved training FLOP/s."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def matmul_flops(n: int = 2048, seconds: float = 3.0) -> float:
+    """FLOP/s of float32 (n x n) @ (n x n) products, best of repeated timing runs."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b  # warm up
+    best, end = 0.0, time.time() + seconds
+    while time.time() < end:
+        t = time.perf_counter()
+        for _ in range(3):
+            a @ b
+        best = max(best, 3 * 2 * n ** 3 / (time.perf_counter() - t))
+    return best
+
+
+def training_flops(params: int, tokens: int) -> float:
+    """The usual 6·N·D estimate of training FLOPs (forward 2ND + backward 4ND)."""
+    return 6.0 * params * tokens
