@@ -56,7 +56,7 @@ def story(g: Gen, cfg) -> None:
     g.emit(a(colour), " ", thing, " near ", place, ".")
     friend = g.pick([n for n in NAMES if n != name])
     g.emit(" ", name, " showed the ", thing, " to ", friend, ".")
-    while True:
+    for _ in range(4):  # at most four events, then the story ends
         event = g.pick(["ask", "walk", "hide", "rain", "play", "end"], [2, 2, 2, 1, 2, 3])
         if event == "ask":
             g.emit(" \"Where did you find it?\" asked ", friend, ". \"Near ", place, ",\" said ", name, ".")
