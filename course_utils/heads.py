@@ -1,0 +1,135 @@
+"""A census of attention heads: previous-token, induction and first-token ("sink") heads.
+
+The probe is a batch of random token sequences repeated twice, ``<s> r1 … rP r1 … rP``. Random
+tokens carry no grammar, so a head can only score by its mechanism:
+- previous-token: at position t it attends to t-1;
+- induction: in the second copy it attends to the token *after* the earlier occurrence of the
+  current token (t-P+1), the head that lets a model copy what came next last time;
+- first-token: it puts its attention on position 0, a resting place when there is nothing to do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+THRESHOLDS = {"previous-token": 0.5, "induction": 0.3, "first-token": 0.5}
+
+
+def repeated_random_tokens(vocab_size: int, period: int = 40, batch: int = 8, bos: int | None = 1,
+                           low: int = 3, seed: int = 0) -> torch.Tensor:
+    """(batch, 1 + 2·period) ids: [bos] + r + r with r uniform in [low, vocab_size)."""
+    g = torch.Generator().manual_seed(seed)
+    r = torch.randint(low, vocab_size, (batch, period), generator=g)
+    start = torch.full((batch, 1), bos if bos is not None else low, dtype=torch.long)
+    return torch.cat([start, r, r], dim=1)
+
+
+@torch.no_grad()
+def attention_patterns(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
+    """Attention weights of every layer, each (B, H, T, T); uses the eager attention for one call."""
+    previous = model.config._attn_implementation
+    model.set_attn_implementation("eager")
+    try:
+        out = model(input_ids=input_ids, output_attentions=True)
+    finally:
+        model.set_attn_implementation(previous)
+    return [a.float() for a in out.attentions]
+
+
+def previous_token_score(pattern: torch.Tensor, start: int = 2) -> torch.Tensor:
+    """Mean attention from t to t-1 over positions t >= start: (..., H, T, T) -> (..., H)."""
+    T = pattern.shape[-1]
+    t = torch.arange(start, T)
+    return pattern[..., t, t - 1].mean(-1)
+
+
+def induction_score(pattern: torch.Tensor, period: int) -> torch.Tensor:
+    """Mean attention from t to t-period+1 over the second copy (t = period+1 … 2·period)."""
+    t = torch.arange(period + 1, 2 * period + 1)
+    return pattern[..., t, t - period + 1].mean(-1)
+
+
+def first_token_score(pattern: torch.Tensor, start: int = 4) -> torch.Tensor:
+    """Mean attention on position 0 from positions t >= start."""
+    return pattern[..., start:, 0].mean(-1)
+
+
+@dataclass
+class HeadScores:
+    """Scores of each head, (n_layers, n_heads), averaged over the batch."""
+
+    model: str
+    previous_token: torch.Tensor
+    induction: torch.Tensor
+    first_token: torch.Tensor
+
+    def as_dict(self) -> dict[str, torch.Tensor]:
+        return {"previous-token": self.previous_token, "induction": self.induction, "first-token": self.first_token}
+
+
+def head_scores(model, input_ids: torch.Tensor, period: int, name: str = "") -> HeadScores:
+    patterns = attention_patterns(model, input_ids)  # n_layers x (B, H, T, T)
+    per_layer = [(previous_token_score(p).mean(0), induction_score(p, period).mean(0), first_token_score(p).mean(0))
+                 for p in patterns]
+    prev, ind, first = (torch.stack(x) for x in zip(*per_layer))  # each (L, H)
+    return HeadScores(name or type(model).__name__, prev, ind, first)
+
+
+def census(scores: HeadScores, thresholds: dict[str, float] = THRESHOLDS) -> dict:
+    """How many heads pass each type's threshold (a head may count as several types)."""
+    out = {"model": scores.model, "heads": scores.previous_token.numel()}
+    for kind, s in scores.as_dict().items():
+        out[kind] = int((s >= thresholds[kind]).sum())
+        out[f"best {kind} score"] = round(float(s.max()), 3)
+    return out
+
+
+@torch.no_grad()
+def repeat_loss(model, input_ids: torch.Tensor, period: int) -> tuple[float, float]:
+    """Mean loss (nats) on the first copy and on the second: induction heads make the second easy."""
+    logits = model(input_ids=input_ids).logits.float()                      # (B, T, V)
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), input_ids[:, 1:],
+                                            reduction="none")              # (B, T-1)
+    # predicting tokens 2..P of the first copy, then 2..P of the second (its first token follows
+    # rP, which has not been seen before, so it cannot be copied)
+    first, second = nll[:, 1:period], nll[:, period + 1:]
+    return float(first.mean()), float(second.mean())
+
+
+def plot_head_scores(all_scores: list[HeadScores], thresholds: dict[str, float] = THRESHOLDS):
+    """A heatmap (layer x head) per model and score type, marking heads over the threshold."""
+    import matplotlib.pyplot as plt
+
+    kinds = list(thresholds)
+    fig, axes = plt.subplots(len(all_scores), len(kinds), figsize=(3.4 * len(kinds), 2.4 * len(all_scores)),
+                             squeeze=False)
+    for row, s in zip(axes, all_scores):
+        for ax, kind in zip(row, kinds):
+            values = s.as_dict()[kind]
+            im = ax.imshow(values, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            for layer, head in (values >= thresholds[kind]).nonzero().tolist():
+                ax.text(head, layer, "●", ha="center", va="center", color="white", fontsize=8)
+            ax.set_title(f"{s.model}: {kind}", fontsize=9)
+            ax.set_xlabel("head")
+            ax.set_ylabel("layer")
+    fig.colorbar(im, ax=axes, shrink=0.8)
+    return fig
+
+
+def plot_census(rows: list[dict]):
+    """Fraction of heads of each type, per model."""
+    import matplotlib.pyplot as plt
+
+    kinds = list(THRESHOLDS)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    width = 0.8 / len(rows)
+    for k, row in enumerate(rows):
+        ax.bar([i + k * width for i in range(len(kinds))], [row[kind] / row["heads"] for kind in kinds], width,
+               label=f"{row['model']} ({row['heads']} heads)")
+    ax.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(kinds))], kinds)
+    ax.set_ylabel("fraction of heads")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
