@@ -13,7 +13,7 @@ def _qkv(B=2, nh=3, T=5, hs=8, seed=0):
     return tuple(torch.randn(B, nh, T, hs, generator=g) for _ in range(3))
 
 
-def check_causal_mask(causal_mask_fn):
+def check_causal_mask(causal_mask_fn) -> None:
     """causal_mask_fn(T) -> boolean (T, T), True where query i may attend to key j (j <= i)."""
 
     def test():
@@ -34,10 +34,10 @@ def check_causal_mask(causal_mask_fn):
             raise CheckFailed(f"causal_mask({T}) is not the lower triangle", expected.int(), found.int(),
                               "torch.tril keeps the diagonal and everything below it")
 
-    return run_check("causal mask", test)
+    run_check("causal mask", test)
 
 
-def check_attention(attention_fn):
+def check_attention(attention_fn) -> None:
     """attention_fn(q, k, v, mask=None) -> (B, nh, T, hs): softmax(q k^T / sqrt(hs), masked) v."""
 
     def test():
@@ -62,7 +62,7 @@ def check_attention(attention_fn):
             expect_close(found, expected, f"attention output {label}",
                          "scores = q @ k.transpose(-2, -1) / sqrt(hs); mask; softmax(dim=-1); @ v")
 
-    return run_check("scaled dot-product attention", test)
+    run_check("scaled dot-product attention", test)
 
 
 def _scores(q, k, mask, hs):
@@ -70,7 +70,7 @@ def _scores(q, k, mask, hs):
     return s if mask is None else s.masked_fill(~mask, float("-inf"))
 
 
-def check_split_heads(split_heads_fn):
+def check_split_heads(split_heads_fn) -> None:
     """split_heads_fn(x, n_heads): (B, T, C) -> (B, n_heads, T, C // n_heads)."""
 
     def test():
@@ -87,7 +87,7 @@ def check_split_heads(split_heads_fn):
             back = merge_heads(found)
             expect_close(back, x, f"merging the heads of split_heads(x, {nh}) again gives x back")
 
-    return run_check("split into heads", test)
+    run_check("split into heads", test)
 
 
 def reference_causal_self_attention(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
@@ -98,7 +98,7 @@ def reference_causal_self_attention(x, w_q, w_k, w_v, w_o, n_head, n_kv_head):
     return merge_heads(scaled_dot_product_attention(q, k, v, is_causal=True)) @ w_o.T  # (B, T, C)
 
 
-def check_causal_self_attention(mha_fn):
+def check_causal_self_attention(mha_fn) -> None:
     """mha_fn(x, w_q, w_k, w_v, w_o, n_head, n_kv_head) -> (B, T, C); weights as nn.Linear stores them."""
 
     def test():
@@ -126,4 +126,4 @@ def check_causal_self_attention(mha_fn):
                          "project, split_heads, repeat_kv(k and v, n_head // n_kv_head), causal attention, "
                          "merge_heads, then the output projection x @ w_o.T")
 
-    return run_check("causal self-attention with grouped-query heads", test)
+    run_check("causal self-attention with grouped-query heads", test)

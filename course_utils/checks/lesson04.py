@@ -24,7 +24,7 @@ def true_parameter_count(config: GPTConfig) -> int:
     return sum(p.numel() for p in model.parameters())  # a tied matrix is counted once
 
 
-def check_count_params(count_fn):
+def check_count_params(count_fn) -> None:
     """count_fn(config: GPTConfig) -> int, the number of parameters of GPT(config)."""
 
     def test():
@@ -45,10 +45,10 @@ def check_count_params(count_fn):
                 hint = "k_proj and v_proj have n_kv_head heads, not n_head (grouped-query attention)"
             raise CheckFailed(f"parameter count of {config}", expected, found, hint)
 
-    return run_check("count a config's parameters", test)
+    run_check("count a config's parameters", test)
 
 
-def check_rms_norm(rms_norm_fn):
+def check_rms_norm(rms_norm_fn) -> None:
     """rms_norm_fn(x, weight, eps=1e-6) -> x / sqrt(mean(x^2) + eps) * weight, over the last dimension."""
 
     def test():
@@ -73,10 +73,10 @@ def check_rms_norm(rms_norm_fn):
         expect_close(rms_norm_fn(tiny, weight, 1e-6), tiny, "rms_norm of a zero vector (eps avoids 0 / 0)",
                      "add eps inside the square root")
 
-    return run_check("RMSNorm", test)
+    run_check("RMSNorm", test)
 
 
-def check_swiglu(swiglu_fn):
+def check_swiglu(swiglu_fn) -> None:
     """swiglu_fn(x, w_gate, w_up, w_down) -> down(silu(gate(x)) * up(x)), weights as nn.Linear stores them."""
 
     def test():
@@ -95,10 +95,10 @@ def check_swiglu(swiglu_fn):
                 raise CheckFailed("ReLU instead of SiLU", expected, found, "torch.nn.functional.silu(z) = z * sigmoid(z)")
         expect_close(found, expected, "SwiGLU MLP output", "(silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T")
 
-    return run_check("SwiGLU MLP", test)
+    run_check("SwiGLU MLP", test)
 
 
-def check_block_forward(block_fn):
+def check_block_forward(block_fn) -> None:
     """block_fn(block, x, cos, sin) -> (B, T, C): what course_utils.nn.Block computes, attention written out."""
 
     def test():
@@ -137,4 +137,4 @@ def check_block_forward(block_fn):
                      "pre-norm: x + attn(attn_norm(x)), then + mlp(mlp_norm(x)); RoPE on q and k; repeat_kv for "
                      "grouped-query heads; causal attention", atol=1e-5)
 
-    return run_check("one transformer block", test)
+    run_check("one transformer block", test)

@@ -123,12 +123,13 @@ class AttentionExplorer:
     Attention is computed once per (model, sentence) and cached, so moving the sliders only redraws.
     """
 
-    def __init__(self, models: list[str], text: str = DEFAULT_TEXT, max_tokens: int = 40, loader=load_model):
+    def __init__(self, models: list[str], model: str | None = None, text: str = DEFAULT_TEXT, max_tokens: int = 40,
+                 loader=load_model):
         if not models:
             raise ValueError("AttentionExplorer needs at least one model name")
         self._loader = loader
         self.max_tokens = max_tokens
-        self.model = W.Dropdown(options=list(models), value=models[0], description="model")
+        self.model = W.Dropdown(options=list(models), value=model or models[0], description="model")
         self.text = W.Text(value=text, description="sentence", layout=W.Layout(width="95%"))
         self.layer = W.IntSlider(value=0, min=0, max=0, description="layer")
         self.head = W.IntSlider(value=0, min=0, max=0, description="head")
