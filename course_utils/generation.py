@@ -79,8 +79,22 @@ def encode_prompt(lm, prompt: str, max_new_tokens: int) -> tuple[torch.Tensor, l
     return ids, notes
 
 
-def generate(lm, prompt: str, settings: GenerationSettings | None = None, **overrides) -> GenerationResult:
-    """Continue ``prompt`` with model ``lm`` (a ``LoadedModel``); keyword overrides change settings."""
+@dataclass
+class PreparedGeneration:
+    """What ``model.generate`` needs for one prompt: checked settings, token ids and kwargs."""
+
+    settings: GenerationSettings
+    input_ids: torch.Tensor  # (1, T)
+    generate_kwargs: dict
+    notes: list[str] = field(default_factory=list)
+
+
+def prepare_generation(lm, prompt: str, settings: GenerationSettings | None = None,
+                       **overrides) -> PreparedGeneration:
+    """Check the settings, cap them to the context, encode the prompt, build the sampling kwargs.
+
+    Shared by :func:`generate` and the arena, so both treat bad input the same way.
+    """
     settings = settings or GenerationSettings()
     settings = GenerationSettings(**{**settings.__dict__, **overrides})
     settings, notes = settings.checked()
@@ -91,16 +105,24 @@ def generate(lm, prompt: str, settings: GenerationSettings | None = None, **over
         settings.max_new_tokens = context // 2
     ids, prompt_notes = encode_prompt(lm, prompt, settings.max_new_tokens)
     notes += prompt_notes
-    model, tok = lm.model, lm.tokenizer
-    device = next(model.parameters()).device
+    tok = lm.tokenizer
     kwargs = dict(do_sample=settings.temperature > 0, pad_token_id=tok.pad_token_id
-                  if tok.pad_token_id is not None else tok.eos_token_id)
+                  if tok.pad_token_id is not None else tok.eos_token_id,
+                  attention_mask=torch.ones_like(ids))
     if settings.temperature > 0:
         kwargs.update(temperature=settings.temperature, top_k=settings.top_k or None, top_p=settings.top_p)
     else:
         kwargs.update(temperature=None, top_k=None, top_p=None)
-    torch.manual_seed(settings.seed)
-    out, timing = time_generation(model, ids.to(device), settings.max_new_tokens,
-                                  attention_mask=torch.ones_like(ids).to(device), **kwargs)
+    return PreparedGeneration(settings, ids, kwargs, notes)
+
+
+def generate(lm, prompt: str, settings: GenerationSettings | None = None, **overrides) -> GenerationResult:
+    """Continue ``prompt`` with model ``lm`` (a ``LoadedModel``); keyword overrides change settings."""
+    prep = prepare_generation(lm, prompt, settings, **overrides)
+    model, tok, ids = lm.model, lm.tokenizer, prep.input_ids
+    device = next(model.parameters()).device
+    kwargs = {**prep.generate_kwargs, "attention_mask": prep.generate_kwargs["attention_mask"].to(device)}
+    torch.manual_seed(prep.settings.seed)
+    out, timing = time_generation(model, ids.to(device), prep.settings.max_new_tokens, **kwargs)
     text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-    return GenerationResult(prompt, text, timing, notes)
+    return GenerationResult(prompt, text, timing, prep.notes)

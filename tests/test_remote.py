@@ -1,0 +1,169 @@
+"""The OpenAI-compatible client against a real `transformers serve` process on 127.0.0.1 (no mocks),
+and against endpoints that are down or silent."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+
+from course_utils import arena as A
+from course_utils.generation import GenerationSettings
+from course_utils.loading import load_model
+from course_utils.remote import Endpoint, EndpointError, stream_text
+from course_utils.widgets.arena import ENDPOINT, Arena
+
+from conftest import make_tiny_llama
+
+pytestmark = pytest.mark.timeout(240)
+GREEDY = GenerationSettings(max_new_tokens=12, temperature=0.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served_dir(tmp_path_factory):
+    # a few seconds for 500 tokens, so Stop has something to stop
+    return make_tiny_llama(tmp_path_factory.mktemp("served"), n_layers=4, hidden=256, context=1024)
+
+
+@pytest.fixture(scope="module")
+def server(served_dir):
+    """`transformers serve` on a free port, offline; killed at the end."""
+    port = free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cli = os.path.join(os.path.dirname(sys.executable), "transformers")
+    proc = subprocess.Popen([cli, "serve", str(served_dir), "--host", "127.0.0.1", "--port", str(port),
+                             "--device", "cpu", "--dtype", "float32"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail("transformers serve exited: " + proc.stderr.read().decode()[-2000:])
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.time() > deadline:
+                pytest.fail("transformers serve did not answer /health within 90 s")
+            time.sleep(0.5)
+        yield base + "/v1", str(served_dir)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_streamed_greedy_text_matches_the_same_model_run_locally(server):
+    url, model = server
+    pieces = list(stream_text(Endpoint(url, model), "The printer", GREEDY))
+    texts = [v for k, v in pieces if k == "text"]
+    assert len(texts) >= 2  # it really streamed, piece by piece
+    assert pieces[-1] == ("usage", 12)
+    lm = load_model(model)
+    run = A.ArenaRun([A.LocalSide(lm)], "The printer", GREEDY).start().wait()
+    # same greedy tokens; the server drops bytes that are not valid UTF-8 (random weights emit some)
+    assert "".join(texts) == run.results[0].text.replace("\ufffd", "")
+
+
+def test_an_endpoint_and_a_local_model_side_by_side(server):
+    url, model = server
+    sides = [A.LocalSide(load_model(model)), A.RemoteSide(Endpoint(url, model))]
+    run = A.ArenaRun(sides, "The weather", GREEDY).start().wait(timeout_s=60)
+    local, remote = run.results
+    assert remote.n_tokens == 12 and not remote.error and remote.text == local.text.replace("\ufffd", "")
+    assert remote.timing.tokens_per_s > 0 and sides[1].info.kind == "endpoint"
+    assert A.CostAssumptions().per_1k_tokens(remote.timing.tokens_per_s, "endpoint") == pytest.approx(0.0005)
+
+
+def test_stop_ends_an_endpoint_stream(server):
+    url, model = server
+    run = A.ArenaRun([A.RemoteSide(Endpoint(url, model))], "The printer",
+                     GenerationSettings(max_new_tokens=500, temperature=0.8))
+    run.on_update = lambda r: r.results[0].text and r.stop()  # stop at the first visible text
+    run.start().wait(timeout_s=60)
+    r = run.results[0]
+    assert r.stopped and 0 < len(r.tokens) < 500 and not run.threads[0].is_alive()
+
+
+def test_the_widget_streams_from_an_endpoint_and_never_holds_the_key(server, tiny_llama_dir, monkeypatch):
+    url, model = server
+    secret = "sk-test-" + "z" * 20
+    monkeypatch.setenv("COURSE_TEST_KEY", secret)
+    box = Arena(models=[], pair=(str(tiny_llama_dir), str(tiny_llama_dir)), prompt="The printer",
+                max_new_tokens=6)
+    box.right.model.value = ENDPOINT
+    box.right.url.value, box.right.remote_model.value, box.right.key_env.value = url, model, "COURSE_TEST_KEY"
+    run = box.run(wait=True)
+    assert run.results[1].n_tokens == 6 and not run.results[1].error
+    assert "? parameters" in box.right.metrics.value and "endpoint" in box.right.header.value
+    import ipywidgets as W
+
+    states = repr([w.get_state() for w in box.widget.children] + [w.get_state() for c in box.columns
+                                                                   for w in c.endpoint_box.children])
+    assert secret not in states and secret not in repr(box.right.key_env) and secret not in repr(run.sides[1].endpoint)
+
+
+def test_a_missing_key_variable_is_named_not_guessed():
+    ep = Endpoint("http://127.0.0.1:9/v1", "m", api_key_env="COURSE_SURELY_UNSET_KEY")
+    with pytest.raises(EndpointError, match="COURSE_SURELY_UNSET_KEY .* is not set"):
+        list(stream_text(ep, "hi", GREEDY))
+
+
+def test_an_endpoint_that_is_down_is_reported_within_seconds(tiny_llama_dir):
+    port = free_port()  # nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(EndpointError, match="Cannot connect to .* Is the server running"):
+        list(stream_text(Endpoint(f"http://127.0.0.1:{port}/v1", "m"), "hi", GREEDY))
+    assert time.perf_counter() - start < 5
+    box = Arena(models=[], pair=(str(tiny_llama_dir), str(tiny_llama_dir)), prompt="The printer",
+                max_new_tokens=4)
+    box.left.model.value = ENDPOINT
+    box.left.url.value, box.left.remote_model.value = f"http://127.0.0.1:{port}/v1", "m"
+    start = time.perf_counter()
+    run = box.run(wait=True)
+    assert time.perf_counter() - start < 5
+    assert "Cannot connect" in box.left.notes.value and run.results[1].n_tokens == 4
+
+
+def test_a_silent_endpoint_times_out_with_a_message():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)  # accepts the connection, never answers
+    port = listener.getsockname()[1]
+    try:
+        start = time.perf_counter()
+        with pytest.raises(EndpointError, match="stopped answering"):
+            list(stream_text(Endpoint(f"http://127.0.0.1:{port}/v1", "m", read_timeout_s=1), "hi", GREEDY))
+        assert time.perf_counter() - start < 5
+    finally:
+        listener.close()
+
+
+def test_endpoint_settings_are_checked():
+    with pytest.raises(Exception, match="must start with http"):
+        Endpoint("127.0.0.1:8000", "m")
+    with pytest.raises(Exception, match="Name the model"):
+        Endpoint("http://x/v1", " ")
+    with pytest.raises(Exception, match="api must be one of"):
+        Endpoint("http://x/v1", "m", api="responses")
+
+
+def test_the_key_value_is_read_at_request_time_only(monkeypatch):
+    ep = Endpoint("http://127.0.0.1:9/v1", "m", api_key_env="COURSE_TEST_KEY2")
+    monkeypatch.setenv("COURSE_TEST_KEY2", "secret-value")
+    assert ep.headers()["Authorization"] == "Bearer secret-value"
+    assert "secret-value" not in repr(ep) and "secret-value" not in repr(ep.__dict__)
