@@ -35,6 +35,8 @@ class TrainConfig:
     eval_batches: int = 8
     seed: int = 0
     time_limit_s: float | None = None  # stop early after this much training time (None: run all steps)
+    threads: int | None = None  # CPU threads while training (None: torch's default). Tiny models are often
+    # fastest on 1: their matrices are too small to share out, and on a busy machine extra threads wait on each other
 
     def __post_init__(self):
         if self.steps < 1 or self.batch_size < 1 or self.block_size < 1:
@@ -146,6 +148,16 @@ def train(model: torch.nn.Module, train_stream: torch.Tensor, val_stream: torch.
     val_stream is given) and ``callback(history)`` is called, e.g. a LossPlot's update.
     """
     cfg = cfg or TrainConfig()
+    threads_before = torch.get_num_threads()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(model, train_stream, val_stream, cfg, callback, progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(model, train_stream, val_stream, cfg, callback, progress) -> History:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     opt = make_optimizer(model, cfg)

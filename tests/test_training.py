@@ -103,3 +103,13 @@ def test_time_limit_stops_early_with_a_final_evaluation():
     hist = train(model, stream, stream, cfg, progress=False)
     assert hist.stopped_early and len(hist.steps) == 1 and hist.val_steps == [0, 1]
     assert "stopped early" in hist.summary()
+
+
+def test_threads_setting_is_restored_after_training():
+    before = torch.get_num_threads()
+    seen = []
+    stream = torch.arange(50).repeat(10)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, intermediate_size=32))
+    cfg = TrainConfig(steps=2, batch_size=2, block_size=8, eval_batches=1, threads=1)
+    train(model, stream, None, cfg, callback=lambda h: seen.append(torch.get_num_threads()), progress=False)
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before
