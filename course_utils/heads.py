@@ -56,6 +56,25 @@ def first_token_score(pattern: torch.Tensor, start: int = 4) -> torch.Tensor:
     return pattern[..., start:, 0].mean(-1)
 
 
+def repeated_segments(token_lists: list[list[int]], period: int, bos: int) -> torch.Tensor:
+    """(B, 1 + 2·period) ids: [bos] + s + s for the first ``period`` tokens of each list long enough.
+    With real text instead of random tokens, the probe stays close to what the model was trained on."""
+    segs = [t[:period] for t in token_lists if len(t) >= period]
+    if not segs:
+        raise ValueError(f"no text has {period} tokens; use a shorter period")
+    s = torch.tensor(segs)
+    return torch.cat([torch.full((len(segs), 1), bos, dtype=torch.long), s, s], dim=1)
+
+
+def uniform_scores(period: int) -> dict[str, float]:
+    """The scores of a head that spreads its attention evenly over the past: the chance level."""
+    T = 1 + 2 * period
+    mask = torch.ones(T, T).tril()
+    u = mask / mask.sum(-1, keepdim=True)
+    return {"previous-token": float(previous_token_score(u)), "induction": float(induction_score(u, period)),
+            "first-token": float(first_token_score(u))}
+
+
 @dataclass
 class HeadScores:
     """Scores of each head, (n_layers, n_heads), averaged over the batch."""

@@ -7,6 +7,7 @@ Depth is normalised, layer / n_layers (0 = the embeddings, 1 = the output), so a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,7 @@ def model_parts(model):
 
 
 @torch.no_grad()
-def residual_stream(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
+def residual_stream(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
     """Hidden states: the embeddings, then the output of each layer (before any final norm).
 
     Read with forward hooks: transformers' ``output_hidden_states`` returns the last one *after*
@@ -43,7 +44,7 @@ def residual_stream(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
     hooks = [layers[0].register_forward_pre_hook(grab_input, with_kwargs=True)]
     hooks += [layer.register_forward_hook(grab_output) for layer in layers]
     try:
-        model(input_ids=input_ids)
+        model(input_ids=input_ids, attention_mask=attention_mask)
     finally:
         for h in hooks:
             h.remove()
@@ -58,6 +59,16 @@ def lens_logprobs(model, input_ids: torch.Tensor, position: int = -1) -> torch.T
     return torch.log_softmax(head(norm(stream)).float(), dim=-1)                        # (L+1, V)
 
 
+def top_token_by_layer(lm, prompt: str) -> list[dict]:
+    """For one prompt: the most likely next token read after each layer, and its probability."""
+    ids = lm.tokenizer(prompt, return_tensors="pt").input_ids
+    logp = lens_logprobs(lm.model, ids)                                      # (L+1, V)
+    n = logp.shape[0] - 1
+    best = logp.max(-1)
+    return [{"layer": i, "depth": i / n, "token": repr(lm.tokenizer.decode([int(best.indices[i])])),
+             "p": float(best.values[i].exp())} for i in range(n + 1)]
+
+
 @dataclass
 class LensCurves:
     """Per prompt and relative depth: probability of the answer's first token, KL to the output."""
@@ -69,19 +80,24 @@ class LensCurves:
     top1_is_answer: torch.Tensor  # (n_prompts, L+1) bool
 
 
-def lens_curves(lm, prompts: list[str], answer_ids: list[int]) -> LensCurves:
+@torch.no_grad()
+def lens_curves(lm, prompts: list[str], answer_ids: list[int], batch_size: int = 32) -> LensCurves:
     """The logit lens of ``lm`` (a LoadedModel) on each prompt, tracking the token ``answer_ids[i]``."""
-    model, tok = lm.model, lm.tokenizer
+    _, norm, head = model_parts(lm.model)
     p, kl, top = [], [], []
-    for prompt, answer in zip(prompts, answer_ids):
-        ids = tok(prompt, return_tensors="pt").input_ids
-        logp = lens_logprobs(model, ids)                                   # (L+1, V)
-        final = logp[-1]
-        p.append(logp[:, answer].exp())
-        kl.append((final.exp() * (final - logp)).sum(-1) / torch.log(torch.tensor(2.0)))
+    for k in range(0, len(prompts), batch_size):
+        enc = lm.tokenizer(prompts[k:k + batch_size], return_tensors="pt", padding=True)  # right-padded
+        last = enc.attention_mask.sum(1) - 1                                              # (B,)
+        stream = residual_stream(lm.model, enc.input_ids, enc.attention_mask)             # L+1 x (B, T, d)
+        h = torch.stack([s[torch.arange(len(last)), last] for s in stream], 1)            # (B, L+1, d)
+        logp = torch.log_softmax(head(norm(h)).float(), -1)                               # (B, L+1, V)
+        final = logp[:, -1:]
+        answer = torch.tensor(answer_ids[k:k + batch_size])[:, None]
+        p.append(logp.gather(-1, answer[:, None].expand(-1, logp.shape[1], 1))[..., 0].exp())
+        kl.append((final.exp() * (final - logp)).sum(-1) / math.log(2))
         top.append(logp.argmax(-1) == answer)
-    n = logp.shape[0] - 1
-    return LensCurves(lm.info.name, torch.arange(n + 1) / n, torch.stack(p), torch.stack(kl), torch.stack(top))
+    n = logp.shape[1] - 1
+    return LensCurves(lm.info.name, torch.arange(n + 1) / n, torch.cat(p), torch.cat(kl), torch.cat(top))
 
 
 def plot_lens(curves: list[LensCurves]):

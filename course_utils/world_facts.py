@@ -114,24 +114,39 @@ def encode_fact(tokenizer, fact: Fact) -> tuple[list[int], list[int]]:
 
 
 @torch.no_grad()
-def score_fact(lm, fact: Fact) -> dict:
-    """Whether ``lm`` continues the prompt greedily with the answer, and the answer's probability."""
-    prompt, answer = encode_fact(lm.tokenizer, fact)
-    ids = torch.tensor([prompt + answer])
-    logp = torch.log_softmax(lm.model(input_ids=ids).logits[0, len(prompt) - 1:-1].float(), -1)  # (n_ans, V)
-    target = torch.tensor(answer)
-    guess = lm.tokenizer.decode(logp.argmax(-1).tolist())
-    return {"kind": fact.kind, "correct": bool((logp.argmax(-1) == target).all()),
-            "p_answer": float(logp.gather(-1, target[:, None]).sum().exp()), "greedy": guess}
+def score_facts(lm, facts: list[Fact], batch_size: int = 32) -> list[dict]:
+    """Per fact: whether ``lm`` continues the prompt greedily with the answer, the answer's
+    probability and the model's greedy answer. Batched, right-padded."""
+    out = []
+    for k in range(0, len(facts), batch_size):
+        chunk = [encode_fact(lm.tokenizer, f) for f in facts[k:k + batch_size]]
+        T = max(len(p) + len(a) for p, a in chunk)
+        ids = torch.full((len(chunk), T), lm.tokenizer.pad_token_id or 0, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, (p, a) in enumerate(chunk):
+            ids[r, :len(p) + len(a)] = torch.tensor(p + a)
+            mask[r, :len(p) + len(a)] = 1
+        logits = lm.model(input_ids=ids, attention_mask=mask).logits.float()           # (B, T, V)
+        for r, ((p, a), fact) in enumerate(zip(chunk, facts[k:k + batch_size])):
+            logp = torch.log_softmax(logits[r, len(p) - 1:len(p) + len(a) - 1], -1)    # (n_answer, V)
+            target = torch.tensor(a)
+            guess = logp.argmax(-1)
+            wrong = (guess != target).nonzero()
+            # greedy decoding follows the answer up to the first wrong token, then leaves it
+            greedy = a if len(wrong) == 0 else a[:int(wrong[0])] + [int(guess[wrong[0]])]
+            out.append({"kind": fact.kind, "correct": len(wrong) == 0,
+                        "p_answer": float(logp.gather(-1, target[:, None]).sum().exp()),
+                        "greedy": lm.tokenizer.decode(greedy) + ("" if len(wrong) == 0 else "…")})
+    return out
 
 
 def compare(small, large, facts: list[Fact]) -> tuple[list[dict], list[dict]]:
     """Per kind: accuracy of each model and how often the large one gets what the small one misses;
     and the per-fact rows (prompt end, answer, both models' greedy answers)."""
     rows, table = [], {}
-    for fact in facts:
-        s, l = score_fact(small, fact), score_fact(large, fact)
-        rows.append({"kind": fact.kind, "prompt end": "…" + fact.prompt[-40:], "answer": fact.answer,
+    for fact, s, l in zip(facts, score_facts(small, facts), score_facts(large, facts)):
+        end = "…" + fact.prompt[-40:].replace("\n", "⏎")
+        rows.append({"kind": fact.kind, "prompt end": end, "answer": fact.answer,
                      "small says": s["greedy"], "large says": l["greedy"], "small": s["correct"],
                      "large": l["correct"], "p small": s["p_answer"], "p large": l["p_answer"]})
         t = table.setdefault(fact.kind, {"fact": fact.kind, "n": 0, "small correct": 0, "large correct": 0,

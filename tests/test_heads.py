@@ -82,3 +82,14 @@ def test_repeat_loss_sees_copying():
     assert len(set(ids[0, 1:P + 1].tolist())) == P  # no token repeats inside the first copy
     first, second = heads.repeat_loss(Copier(), ids, P)
     assert second < 0.01 < first
+
+
+def test_repeated_segments_and_the_uniform_baseline():
+    ids = heads.repeated_segments([[5, 6, 7, 8], [9, 10], [3, 4, 5]], period=3, bos=1)
+    assert ids.tolist() == [[1, 5, 6, 7, 5, 6, 7], [1, 3, 4, 5, 3, 4, 5]]
+    with pytest.raises(ValueError, match="shorter period"):
+        heads.repeated_segments([[1, 2]], period=5, bos=1)
+    base = heads.uniform_scores(P)
+    u = _uniform()
+    assert base["induction"] == pytest.approx(heads.induction_score(u, P).item())
+    assert all(0 < v < min(heads.THRESHOLDS.values()) for v in base.values())

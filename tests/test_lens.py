@@ -43,6 +43,8 @@ def test_lens_curves_depth_kl_and_answer_probability(lm):
     with torch.no_grad():
         p = lm.model(ids).logits[0, -1].softmax(-1)[answers[0]]
     assert c.p_answer[0, -1].item() == pytest.approx(p.item(), rel=1e-4)
+    single = lens.lens_curves(lm, prompts[1:], answers[1:])  # batching (padding) changes nothing
+    torch.testing.assert_close(single.p_answer[0], c.p_answer[1], atol=1e-5, rtol=1e-4)
     fig = lens.plot_lens([c, c])
     assert len(fig.axes[0].lines) == 2 and fig.axes[0].get_xlabel().startswith("relative depth")
 
@@ -50,3 +52,13 @@ def test_lens_curves_depth_kl_and_answer_probability(lm):
 def test_model_parts_refuses_an_unknown_architecture():
     with pytest.raises(ValueError, match="does not know"):
         lens.model_parts(torch.nn.Linear(2, 2))
+
+
+def test_top_token_by_layer(lm):
+    rows = lens.top_token_by_layer(lm, "the nurse said that")
+    assert [r["layer"] for r in rows] == list(range(lm.model.config.num_hidden_layers + 1))
+    assert rows[-1]["depth"] == 1.0 and all(0 < r["p"] <= 1 for r in rows)
+    ids = lm.tokenizer("the nurse said that", return_tensors="pt").input_ids
+    with torch.no_grad():
+        best = lm.model(ids).logits[0, -1].argmax().item()
+    assert rows[-1]["token"] == repr(lm.tokenizer.decode([best]))

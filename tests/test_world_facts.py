@@ -40,7 +40,7 @@ class _Oracle(torch.nn.Module):
         super().__init__()
         self.vocab, self.shift = vocab, shift
 
-    def forward(self, input_ids):
+    def forward(self, input_ids, attention_mask=None):
         B, T = input_ids.shape
         logits = torch.zeros(B, T, self.vocab)
         nxt = torch.roll(input_ids, -self.shift, dims=1)
@@ -56,11 +56,14 @@ def test_scorer_counts_greedy_answers(tiny_llama_dir):
     assert lm.tokenizer.decode(prompt + answer, skip_special_tokens=True) == facts[0].prompt + facts[0].answer
     oracle = type(lm)(_Oracle(len(lm.tokenizer)), lm.tokenizer, lm.info)
     wrong = type(lm)(_Oracle(len(lm.tokenizer), shift=2), lm.tokenizer, lm.info)
-    r = wf.score_fact(oracle, facts[0])
-    assert r["correct"] and r["p_answer"] > 0.99 and r["greedy"] == facts[0].answer
-    assert not wf.score_fact(wrong, facts[0])["correct"]
+    r = wf.score_facts(oracle, facts, batch_size=5)  # batches of different lengths, right-padded
+    assert all(x["correct"] and x["p_answer"] > 0.99 for x in r) and r[0]["greedy"] == facts[0].answer
+    missed = wf.score_facts(wrong, facts)
+    assert not any(x["correct"] for x in missed) and all(x["greedy"].endswith("…") for x in missed)
     table, rows = wf.compare(wrong, oracle, facts)
     assert sum(t["n"] for t in table) == len(facts) == len(rows)
     assert all(t["large correct"] == t["n"] == t["large gets, small misses"] for t in table)
-    real = wf.score_fact(lm, facts[1])
-    assert isinstance(real["correct"], bool) and 0 <= real["p_answer"] <= 1
+    one_by_one = [wf.score_facts(lm, [f])[0] for f in facts[:4]]
+    batched = wf.score_facts(lm, facts[:4])
+    for a, b in zip(one_by_one, batched):  # padding changes nothing
+        assert a["correct"] == b["correct"] and abs(a["p_answer"] - b["p_answer"]) < 1e-5
