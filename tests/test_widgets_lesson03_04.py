@@ -123,3 +123,15 @@ def test_loss_plot_without_validation_and_smoothing():
     assert [line.get_label() for line in plot.figure.axes[0].get_lines()] == ["training loss", "training (smoothed)"]
     assert smooth([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # bias-corrected: no ramp from 0
     assert smooth([0.0, 10.0], weight=0.5) == pytest.approx([0.0, 10 * 0.5 / 0.75])
+
+
+@pytest.mark.parametrize("reachable", [False, True])
+def test_model_choices_offer_smollm2_only_when_the_hub_answers(reachable, monkeypatch):
+    from course_utils import env
+    from course_utils.widgets import attention_explorer as ae
+
+    monkeypatch.setattr(env, "check_hub", lambda *a, **k: env.HubStatus(reachable, "test"))
+    monkeypatch.setattr("huggingface_hub.try_to_load_from_cache", lambda *a, **k: None)  # not cached
+    choices = ae.attention_model_choices()
+    assert (ae.ONLINE_MODEL in choices) is reachable
+    assert all(not name.startswith("SmolLM2") for name in choices if name != ae.ONLINE_MODEL)
