@@ -87,12 +87,13 @@ def _stop_criteria(stop: threading.Event):
 
 
 class LocalSide:
-    """A model in this process (a ``LoadedModel``)."""
+    """A model in this process (a ``LoadedModel``); extra keyword arguments go to ``generate``
+    (e.g. ``min_new_tokens`` for fixed-length benchmarks)."""
 
     kind = "local"
 
-    def __init__(self, lm):
-        self.lm = lm
+    def __init__(self, lm, **generate_kwargs):
+        self.lm, self.extra = lm, generate_kwargs
         cfg = lm.model.config
         heads = getattr(cfg, "num_attention_heads", None) or getattr(cfg, "n_head", 0)
         head_dim = getattr(cfg, "head_dim", None) or (getattr(cfg, "hidden_size", 0) // max(heads, 1))
@@ -112,7 +113,8 @@ class LocalSide:
     def work(self, prep, q: queue.Queue, side: int, stop: threading.Event) -> None:
         model = self.lm.model
         device = next(model.parameters()).device
-        kwargs = {**prep.generate_kwargs, "attention_mask": prep.generate_kwargs["attention_mask"].to(device)}
+        kwargs = {**prep.generate_kwargs, "attention_mask": prep.generate_kwargs["attention_mask"].to(device),
+                  **self.extra}
         torch.manual_seed(prep.settings.seed)
         model.generate(prep.input_ids.to(device), max_new_tokens=prep.settings.max_new_tokens,
                        streamer=_QueueStreamer(q, side), stopping_criteria=_stop_criteria(stop), **kwargs)
@@ -180,6 +182,7 @@ class UnavailableSide:
 class SideResult:
     name: str
     tokens: list = field(default_factory=list)  # token ids (local) or text pieces (endpoint)
+    arrivals: list[float] = field(default_factory=list)  # perf_counter time of each token / piece
     text: str = ""                              # what is visible so far
     n_prompt_tokens: int = 0
     notes: list[str] = field(default_factory=list)
@@ -222,7 +225,7 @@ class ArenaRun:
     """
 
     def __init__(self, sides, prompt: str, settings: GenerationSettings | None = None,
-                 schedule: str = "together", on_update=None, render_s: float = 0.05):
+                 schedule: str = "together", on_update=None, render_s: float = 0.1):
         if schedule not in SCHEDULES:
             raise BadInputError(f"schedule must be one of {SCHEDULES} (got {schedule!r}).")
         self.sides, self.prompt, self.schedule = list(sides), prompt, schedule
@@ -286,6 +289,7 @@ class ArenaRun:
             if r.t_first is None:
                 r.t_first = t
             r.tokens.extend(value if kind == "ids" else [value])
+            r.arrivals.append(t)
             self._dirty = True
         elif kind == "usage":
             r.usage_tokens = value
@@ -334,9 +338,19 @@ class ArenaRun:
         return still
 
     def wait(self, timeout_s: float | None = None) -> "ArenaRun":
-        """Poll in this thread until both sides finish (outside a kernel, or for nbval)."""
+        """Poll in this thread until both sides finish (outside a kernel, or for nbval).
+
+        Until a side's first token is on screen, wake as soon as it arrives; after that, wake
+        every ``render_s`` only, so this thread does not take the CPU from the generating ones.
+        """
         deadline = None if timeout_s is None else time.perf_counter() + timeout_s
-        while self.poll(timeout=0.02):
+        while True:
+            waiting_first = any(r.t_first_visible is None and not r.done and self.threads[i] is not None
+                                for i, r in enumerate(self.results))
+            if not waiting_first:
+                time.sleep(self.render_s)
+            if not self.poll(timeout=0.02 if waiting_first else 0.0):
+                break
             if deadline is not None and time.perf_counter() > deadline:
                 self.stop()
                 deadline = None
@@ -503,12 +517,17 @@ def load_prompts(categories=None, n_per_category: int | None = None, path: Path 
         if unknown:
             raise BadInputError(f"Unknown categories {sorted(unknown)}; the prompt set has {list(CATEGORIES)}.")
         prompts = [p for p in prompts if p["category"] in categories]
-    if n_per_category is not None:
-        seen: dict[str, int] = {}
+    if n_per_category is not None:  # the first n of each category, taking each kind in turn
+        rank: dict[str, int] = {}
+        keyed = []
+        for i, p in enumerate(prompts):
+            rank[p["kind"]] = rank.get(p["kind"], 0) + 1
+            keyed.append((p["category"], rank[p["kind"]], i, p))
+        taken: dict[str, int] = {}
         kept = []
-        for p in prompts:
-            seen[p["category"]] = seen.get(p["category"], 0) + 1
-            if seen[p["category"]] <= n_per_category:
+        for cat, _, i, p in sorted(keyed, key=lambda x: (CATEGORIES.index(x[0]), x[1], x[2])):
+            taken[cat] = taken.get(cat, 0) + 1
+            if taken[cat] <= n_per_category:
                 kept.append(p)
         prompts = kept
     return prompts

@@ -68,7 +68,8 @@ class Arena:
 
     def __init__(self, models: list[str] | None = None, pair: tuple[str, str] | None = None,
                  prompt: str = "", max_new_tokens: int = 40, temperature: float = 0.0,
-                 loader=load_model, available_bytes: int | None = None, schedule: str | None = None):
+                 loader=load_model, available_bytes: int | None = None, schedule: str | None = None,
+                 dtype: str | None = None):
         if pair is None:
             from course_utils.env import machine_info
             from course_utils.registry import pick_pair
@@ -80,7 +81,7 @@ class Arena:
 
             models = [name for name, spec in catalog().items() if not spec.gated]
         options = list(dict.fromkeys([*pair, *models])) + [ENDPOINT]
-        self._loader, self.available_bytes = loader, available_bytes
+        self._loader, self.available_bytes, self.dtype = loader, available_bytes, dtype
         self.prompt = W.Textarea(value=prompt, description="prompt",
                                  layout=W.Layout(width="98%", height="70px"))
         self.left = _Column("model A", options, pair[0])
@@ -170,7 +171,7 @@ class Arena:
 
                 return RemoteSide(Endpoint(col.url.value, col.remote_model.value, col.key_env.value.strip(),
                                            col.api.value))
-            lm = self._loader(name, from_config=self.mode.value == MODES[1],
+            lm = self._loader(name, from_config=self.mode.value == MODES[1], dtype=self.dtype,
                               available_bytes=self.available_bytes)
             return LocalSide(lm)
         except FRIENDLY as exc:
