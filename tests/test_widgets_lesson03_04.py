@@ -44,9 +44,10 @@ def test_sliders_follow_the_model_and_redraw_without_recomputing(explorer, monke
     assert len([ax for ax in explorer.figure.axes if ax.images]) == 4
     assert calls == []
     monkeypatch.undo()
-    explorer.model.value = explorer.model.options[1]  # 3 layers
-    explorer.button.click()
+    explorer.model.value = explorer.model.options[1]  # 3 layers: recomputed without a click
     assert explorer.layer.max == 2 and len(explorer.attentions) == 3
+    explorer.view.value = "one head"
+    assert explorer.model.options[1] in explorer.figure.axes[0].get_title()
 
 
 def test_empty_sentence_and_unknown_model_give_messages_not_tracebacks(explorer):

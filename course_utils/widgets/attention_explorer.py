@@ -140,6 +140,7 @@ class AttentionExplorer:
         self.button.on_click(lambda _: self.run())
         for control in (self.layer, self.head, self.view):
             control.observe(lambda _: self.draw(), names="value")
+        self.model.observe(lambda _: self.run(), names="value")  # a new model: recompute straight away
         self.widget = W.VBox([self.model, self.text, W.HBox([self.layer, self.head]), self.view,
                               self.button, self.message, self.output])
         self.figure = None
@@ -184,7 +185,7 @@ class AttentionExplorer:
             return None
         layer = self.attentions[min(self.layer.value, len(self.attentions) - 1)]  # (nh, T, T)
         h = min(self.head.value, layer.size(0) - 1)
-        name = self.model.value
+        name = self._key[0]  # the model these weights came from
         T = len(self.labels)
         if self.view.value == "one head":
             size = max(4.0, 0.28 * T + 2)
