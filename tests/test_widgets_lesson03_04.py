@@ -54,6 +54,7 @@ def test_empty_sentence_and_unknown_model_give_messages_not_tracebacks(explorer)
     explorer.text.value = "   "
     explorer.button.click()
     assert "empty" in explorer.message.value and explorer.figure is None
+    assert AttentionExplorer(list(explorer.model.options), model="elsewhere").model.value == explorer.model.options[0]
     bad = AttentionExplorer(["no-such-model"])
     bad.button.click()
     assert "Unknown model" in bad.message.value and not bad.button.disabled

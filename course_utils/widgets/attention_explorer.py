@@ -129,7 +129,8 @@ class AttentionExplorer:
             raise ValueError("AttentionExplorer needs at least one model name")
         self._loader = loader
         self.max_tokens = max_tokens
-        self.model = W.Dropdown(options=list(models), value=model or models[0], description="model")
+        self.model = W.Dropdown(options=list(models), value=model if model in models else models[0],
+                                description="model")
         self.text = W.Text(value=text, description="sentence", layout=W.Layout(width="95%"))
         self.layer = W.IntSlider(value=0, min=0, max=0, description="layer")
         self.head = W.IntSlider(value=0, min=0, max=0, description="head")
