@@ -139,23 +139,24 @@ def sample_continuation(lm, prompt: str, max_new_tokens: int = 20, temperature: 
                         ) -> list[int]:
     """Sample up to ``max_new_tokens`` token ids after ``prompt``, with this module's transforms.
 
-    Written out token by token (no cache: the course models are small) so it is easy to read;
-    stops early at the end-of-text token.
+    Written out token by token so it is easy to read: the prompt runs once, then each new token
+    runs alone, reusing the keys and values cached for the tokens before it (the KV cache).
+    Stops early at the end-of-text token.
     """
     from course_utils.generation import encode_prompt
 
     ids, _ = encode_prompt(lm, prompt, max_new_tokens)                  # (1, T)
-    ids = ids.to(lm.model.device)
+    out = lm.model(ids.to(lm.model.device), use_cache=True)
     eos = lm.tokenizer.eos_token_id
     new: list[int] = []
     for _ in range(max_new_tokens):
-        logits = lm.model(ids).logits[0, -1].float().cpu()              # (V,)
-        step = transform(logits, temperature, top_k, top_p)
+        step = transform(out.logits[0, -1].float().cpu(), temperature, top_k, top_p)   # (V,)
         token = int(torch.multinomial(step.final, 1, generator=generator))
         if token == eos:
             break
         new.append(token)
-        ids = torch.cat([ids, torch.tensor([[token]], device=ids.device)], dim=1)
+        out = lm.model(torch.tensor([[token]], device=lm.model.device),  # (1, 1): only the new token
+                       past_key_values=out.past_key_values, use_cache=True)
     return new
 
 
