@@ -24,7 +24,8 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -86,6 +87,9 @@ def _stop_criteria(stop: threading.Event):
     return StoppingCriteriaList([StopOnEvent()])
 
 
+_WARMED_UP: "weakref.WeakSet[torch.nn.Module]" = weakref.WeakSet()
+
+
 class LocalSide:
     """A model in this process (a ``LoadedModel``); extra keyword arguments go to ``generate``
     (e.g. ``min_new_tokens`` for fixed-length benchmarks)."""
@@ -103,6 +107,19 @@ class LocalSide:
                              heads * head_dim, counts["non_embedding"],
                              label=lm.info.note if lm.info.random_weights else "",
                              instruct=lm.info.instruct)
+        if lm.model not in _WARMED_UP:
+            self._warm_up()
+
+    @torch.no_grad()
+    def _warm_up(self) -> None:
+        """A 2-token generate: the first call in a process pays one-time setup (imports, caches)
+        that would otherwise show up as a slow first token of the first run."""
+        tok, model = self.lm.tokenizer, self.lm.model
+        start = tok.bos_token_id if tok is not None and tok.bos_token_id is not None else 0
+        ids = torch.tensor([[start]], device=next(model.parameters()).device)
+        model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=2, do_sample=False,
+                       pad_token_id=start)
+        _WARMED_UP.add(model)
 
     def prepare(self, prompt: str, settings: GenerationSettings):
         """Checked settings and notes, on the calling thread (bad input is refused before any thread)."""
@@ -121,6 +138,9 @@ class LocalSide:
 
     def decode(self, ids: list[int]) -> str:
         return self.lm.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def count_tokens(self, text: str) -> int | None:
+        return len(self.lm.tokenizer(text, add_special_tokens=False).input_ids)
 
 
 class RemoteSide:
@@ -162,6 +182,9 @@ class RemoteSide:
     def decode(self, pieces: list[str]) -> str:
         return "".join(pieces)
 
+    def count_tokens(self, text: str) -> int | None:
+        return None  # the endpoint's tokenizer is not known here
+
 
 class UnavailableSide:
     """A side that could not be set up (e.g. refused by the memory guard): its column shows why."""
@@ -174,6 +197,9 @@ class UnavailableSide:
 
     def prepare(self, prompt, settings):
         raise BadInputError(self.reason)
+
+    def count_tokens(self, text: str) -> None:
+        return None
 
 
 # ----------------------------------------------------------------------------- one run
@@ -648,7 +674,11 @@ class BatchResult:
 
 def run_batch(sides, prompts: list[dict], settings: GenerationSettings | None = None,
               progress: bool = True) -> BatchResult:
-    """Every prompt through every side, one at a time (fair timings), with a progress bar."""
+    """Every prompt through every side, one at a time (fair timings), with a progress bar.
+
+    A side may write more than ``settings.max_new_tokens`` when an answer key needs more of its
+    tokens (plus 2), so a long answer is never cut short and scored wrong.
+    """
     from tqdm.auto import tqdm
 
     settings = settings or GenerationSettings(max_new_tokens=12, temperature=0.0)
@@ -656,7 +686,9 @@ def run_batch(sides, prompts: list[dict], settings: GenerationSettings | None = 
     bar = tqdm(total=len(prompts) * len(sides), desc="batch", unit="answer", disable=not progress)
     for p in prompts:
         for side in sides:
-            run = ArenaRun([side], p["prompt"], settings).start().wait()
+            need = side.count_tokens(" " + p["answer"]) if p.get("answer") else None
+            s = settings if not need else replace(settings, max_new_tokens=max(settings.max_new_tokens, need + 2))
+            run = ArenaRun([side], p["prompt"], s).start().wait()
             r = run.results[0]
             t = r.timing
             correct = None if not p.get("answer") or r.error else \

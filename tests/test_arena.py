@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from course_utils import arena as A
-from course_utils.errors import ModelTooLargeError
 from course_utils.generation import GenerationSettings
 from course_utils.loading import load_model
 from course_utils.widgets.arena import ENDPOINT, MODES, Arena
@@ -303,3 +302,11 @@ def test_batch_button_makes_a_table_and_plots(box):
     box.batch_n.value = 0
     box.batch_button.click()
     assert "at least 1 prompt" in box.message.value
+
+
+def test_batch_gives_every_answer_key_enough_tokens(tiny_llama_dir):
+    side = A.LocalSide(load_model(str(tiny_llama_dir)))
+    prompt = {"id": "x", "category": "course world", "kind": "k", "prompt": "The weather",
+              "answer": "Roads may be icy, so drive slowly."}
+    result = A.run_batch([side], [prompt], GenerationSettings(max_new_tokens=1, temperature=0), progress=False)
+    assert result.rows[0].n_tokens == side.count_tokens(" " + prompt["answer"]) + 2

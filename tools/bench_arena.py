@@ -2,7 +2,7 @@
 ``model.generate`` on the same model and prompt, measured in the same run.
 
     python tools/bench_arena.py                      # course-slm (or SmolLM2-135M from config)
-    python tools/bench_arena.py --model course-llm --tokens 96 --reps 7
+    python tools/bench_arena.py --model course-llm --tokens 96 --reps 7 --threads 1
 
 Plain: tokenize, then ``model.generate`` with a streamer that only records when the first token
 arrives. Arena: ``Arena.run(wait=True)`` from the "click" — model lookup (cached), settings check,
@@ -106,7 +106,10 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="course-slm")
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     name = resolve(args.model)
     lm = load_model(name)
     print(f"model: {lm.info.summary()}")
