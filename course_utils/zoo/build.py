@@ -150,6 +150,7 @@ def build(out: Path, only: list[str] | None, fast: bool, force: bool) -> int:
             if old.get("spec") == spec.to_dict() and old.get("corpus_fingerprint") == world["fingerprint"]:
                 print(f"{spec.name}: up to date, kept")
                 continue
+        t_model = time.time()
         if stream is None:
             stream = token_stream(encode(tokenizer, [d.text for d in train_docs]), seed=world["cfg"].seed)
         torch.manual_seed(spec.seed)
@@ -167,14 +168,17 @@ def build(out: Path, only: list[str] | None, fast: bool, force: bool) -> int:
         metrics, samples = measure(path, world)
         report = {"name": spec.name, "spec": spec.to_dict(), "params": params,
                   "architecture": architecture(spec, len(tokenizer)), "training": rec, "metrics": metrics,
-                  "samples": samples, "corpus_fingerprint": world["fingerprint"]}
+                  "samples": samples, "corpus_fingerprint": world["fingerprint"],
+                  "model_build_s": round(time.time() - t_model, 1)}
         rep_path.write_text(json.dumps(report, indent=2) + "\n")
         (path / "report.md").write_text(model_report_md(report) + "\n")
         trained.append(spec.name)
 
     wall = time.time() - t_start
     peak_end = bench.matmul_flops()
-    print(f"matmul rate at the end: {peak_end / 1e9:.1f} GFLOP/s (start: {peak / 1e9:.1f})")
+    peak_1 = bench.matmul_flops(threads=1)
+    print(f"matmul rate at the end: {peak_end / 1e9:.1f} GFLOP/s (start: {peak / 1e9:.1f}; "
+          f"one thread: {peak_1 / 1e9:.1f})")
     models = []
     for spec in specs:
         rep_path = out / spec.name / "report.json"
@@ -198,8 +202,9 @@ def build(out: Path, only: list[str] | None, fast: bool, force: bool) -> int:
               "floor_bits_per_char": {k: round(v.bits_per_char, 5) for k, v in f.items()},
               "floor_ci95": {k: [round(v.ci95[0], 5), round(v.ci95[1], 5)] for k, v in f.items()}}
     tok = {"path": "tokenizer", "vocab_size": len(tokenizer), "files": file_hashes(tok_dir)}
-    build_info = {"wall_s": round(wall, 1), "trained_this_run": trained,
-                  "matmul_flops_start": peak, "matmul_flops_end": peak_end,
+    per_model = [json.loads((out / m["name"] / "report.json").read_text()).get("model_build_s", 0) for m in models]
+    build_info = {"wall_s": round(wall, 1), "trained_this_run": trained, "models_build_s": per_model,
+                  "matmul_flops_start": peak, "matmul_flops_end": peak_end, "matmul_flops_1thread": peak_1,
                   "command": "python -m course_utils zoo build" + (" --fast" if fast else "")}
     path = write_manifest(out, {**corpus, "build": build_info}, tok, models, aliases)
     print(f"\nwrote {path} in {wall:.0f} s (trained: {', '.join(trained) or 'nothing'})")
