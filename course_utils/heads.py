@@ -137,8 +137,8 @@ def plot_head_scores(all_scores: list[HeadScores], thresholds: dict[str, float] 
     return fig
 
 
-def plot_census(rows: list[dict]):
-    """Fraction of heads of each type, per model."""
+def plot_census(rows: list[dict], title: str = ""):
+    """Fraction of heads of each type, per model (``rows`` from :func:`census`)."""
     import matplotlib.pyplot as plt
 
     kinds = list(THRESHOLDS)
@@ -149,6 +149,7 @@ def plot_census(rows: list[dict]):
                label=f"{row['model']} ({row['heads']} heads)")
     ax.set_xticks([i + width * (len(rows) - 1) / 2 for i in range(len(kinds))], kinds)
     ax.set_ylabel("fraction of heads")
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
