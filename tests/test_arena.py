@@ -310,3 +310,13 @@ def test_batch_gives_every_answer_key_enough_tokens(tiny_llama_dir):
               "answer": "Roads may be icy, so drive slowly."}
     result = A.run_batch([side], [prompt], GenerationSettings(max_new_tokens=1, temperature=0), progress=False)
     assert result.rows[0].n_tokens == side.count_tokens(" " + prompt["answer"]) + 2
+
+
+def test_instruct_models_get_their_chat_template_base_models_plain_text(tiny_llama_dir):
+    lm = load_model(str(tiny_llama_dir))
+    plain = A.ArenaRun([A.LocalSide(lm)], "The printer", GenerationSettings(max_new_tokens=2)).start().wait()
+    lm.tokenizer.chat_template = "{% for m in messages %}User: {{ m['content'] }}\nAssistant:{% endfor %}"
+    lm.info.instruct = True
+    chat = A.ArenaRun([A.LocalSide(lm)], "The printer", GenerationSettings(max_new_tokens=2)).start().wait()
+    expected = len(lm.tokenizer("User: The printer\nAssistant:").input_ids)
+    assert chat.results[0].n_prompt_tokens == expected > plain.results[0].n_prompt_tokens

@@ -175,3 +175,14 @@ def test_the_key_value_is_read_at_request_time_only(monkeypatch):
     monkeypatch.setenv("COURSE_TEST_KEY2", "secret-value")
     assert ep.headers()["Authorization"] == "Bearer secret-value"
     assert "secret-value" not in repr(ep) and "secret-value" not in repr(ep.__dict__)
+
+
+def test_chat_endpoints_get_messages_completion_endpoints_get_a_prompt():
+    from course_utils.remote import request_body
+
+    settings = GenerationSettings(max_new_tokens=7, temperature=0.0, top_p=0.9, seed=3)
+    chat = request_body(Endpoint("http://x/v1", "m", api="chat"), "Hi", settings)
+    plain = request_body(Endpoint("http://x/v1", "m"), "Hi", settings)
+    assert chat["messages"] == [{"role": "user", "content": "Hi"}] and "prompt" not in chat
+    assert plain["prompt"] == "Hi" and "messages" not in plain
+    assert plain["max_tokens"] == 7 and plain["temperature"] == 0.0 and plain["stream"] is True
