@@ -122,8 +122,8 @@ def plot_head_scores(all_scores: list[HeadScores], thresholds: dict[str, float] 
     import matplotlib.pyplot as plt
 
     kinds = list(thresholds)
-    fig, axes = plt.subplots(len(all_scores), len(kinds), figsize=(3.4 * len(kinds), 2.4 * len(all_scores)),
-                             squeeze=False)
+    fig, axes = plt.subplots(len(all_scores), len(kinds), figsize=(3.4 * len(kinds), 2.8 * len(all_scores)),
+                             squeeze=False, constrained_layout=True)
     for row, s in zip(axes, all_scores):
         for ax, kind in zip(row, kinds):
             values = s.as_dict()[kind]

@@ -6,6 +6,7 @@ import html
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from course_utils.env import human_bytes
 from course_utils.measure import dtype_bytes, kv_cache_bytes
@@ -95,6 +96,9 @@ class MemoryCalculator:
                     color=["#c9f0c1" if ok else "#f7c8d9" for ok in self.result["fits"].values()])
             ax.set_yticks(range(len(devices) + 1), [name] + devices, fontsize=8)
             ax.set_xscale("log")
+            ax.set_xlim(min(b["total"] / 1e9 / 3, 0.5), 200)
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("GB (log scale); devices green where the model fits")
             ax.legend(fontsize=7, loc="lower right")
             fig.tight_layout()
