@@ -314,6 +314,7 @@ def _build_from_config(spec: ModelSpec, dtype: torch.dtype, device: str) -> Load
     config = spec.to_config()
     with torch.device(device), no_init_weights():
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model.tie_weights()  # no_init_weights also skips tying: share input and output embeddings again
     _fast_random_init(model)
     model.eval()
     tokenizer = None

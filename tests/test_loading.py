@@ -101,11 +101,14 @@ def test_memory_guard_uses_this_machines_memory_for_an_absurd_model():
         loading.load_model("Qwen2.5-7B", dtype="float32", from_config=True)
 
 
-def test_from_config_builds_the_real_architecture_with_an_honest_label():
-    lm = loading.load_model("Pythia-70M", from_config=True)
+@pytest.mark.parametrize("name", ["Pythia-70M", "SmolLM2-135M"])  # untied and tied embeddings
+def test_from_config_builds_the_real_architecture_with_an_honest_label(name):
+    lm = loading.load_model(name, from_config=True)
     assert lm.info.random_weights and lm.info.source == "from config"
     assert "random weights" in lm.info.summary() and "text is not" in lm.info.summary()
-    assert lm.info.params == registry.get_spec("Pythia-70M").params
+    assert lm.info.params == registry.get_spec(name).params
+    spec = registry.get_spec(name)
+    assert lm.info.memory_bytes < spec.params * 4 * 1.01
 
 
 @pytest.mark.parametrize("device", ["cuda", "tpu", "mps"])
