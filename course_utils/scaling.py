@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from transformers import AutoModelForCausalLM
 
 from course_utils.measure import count_parameters, training_flops
 from course_utils.registry import HUB_MODELS, MANIFEST, ModelSpec, _read_manifest
@@ -22,8 +23,6 @@ from course_utils.registry import HUB_MODELS, MANIFEST, ModelSpec, _read_manifes
 
 def meta_model(spec: ModelSpec):
     """The real transformers architecture of ``spec`` on the meta device: shapes, no memory."""
-    from transformers import AutoModelForCausalLM
-
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(spec.to_config())
 
