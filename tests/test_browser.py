@@ -43,7 +43,8 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(REPO / "notebooks" / "00_start_here.ipynb", root)  # the browser saves into the copy
     port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, as for a learner
+    env = {**env, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}
     settings = root / ".settings"
     settings.mkdir()
@@ -127,6 +128,14 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
             button = page.locator(".jupyter-widgets button", has_text="Generate")
             button.wait_for(timeout=30_000)
             assert page.locator(".jupyter-widgets select").count() >= 2
+            # Pick a laptop in the tier explorer: its memory plot renders inside the Output widget.
+            laptop = "Laptop (16 GB RAM, CPU)"
+            page.locator("select", has=page.locator(f"option[value='{laptop}']")).select_option(laptop)
+            plot = page.locator(".jupyter-widgets .jp-OutputArea-output img").first
+            plot.wait_for(timeout=30_000)
+            plot.scroll_into_view_if_needed()
+            plot.screenshot(path=str(ARTIFACTS / "tier_explorer.png"))
+            assert "SmolLM2-1.7B-Instruct" in page.content()
             assert "Error displaying widget" not in page.content()
 
             # Click Generate in the real browser: the kernel answers with text and a speed.
@@ -139,4 +148,5 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
             assert "Error displaying widget" not in page.content()
         finally:
             page.screenshot(path=str(ARTIFACTS / "00_start_here_final.png"))
+            (ARTIFACTS / "00_start_here.html").write_text(page.content())
             browser.close()

@@ -6,6 +6,7 @@ import html
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+from IPython.display import display
 
 from course_utils.env import GPUInfo, HubStatus, MachineInfo, human_bytes
 from course_utils.registry import default_dtype, estimate_memory_bytes, get_spec, pick_pair
@@ -77,9 +78,8 @@ class TierExplorer:
             ax.set_xlabel("GB (weights + KV cache for a "
                           f"{self.context}-token context + activations)")
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.6), ncol=3, fontsize=8, frameon=False)
-            plt.show()
+            display(fig)
+            plt.close(fig)  # shown once, in the Output widget; not kept open by pyplot
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)
