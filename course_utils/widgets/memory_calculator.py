@@ -6,6 +6,7 @@ import html
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
+from IPython.display import display
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from course_utils.env import human_bytes
@@ -102,9 +103,8 @@ class MemoryCalculator:
             ax.set_xlabel("GB (log scale); devices green where the model fits")
             ax.legend(fontsize=7, loc="lower right")
             fig.tight_layout()
-            plt.show()
+            display(fig)
+            plt.close(fig)  # shown once, in the Output widget
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)

@@ -11,6 +11,7 @@ import html
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 
 from course_utils.errors import FRIENDLY
 from course_utils.sampling import next_token_logits, sample_continuation, show_token, transform
@@ -94,7 +95,8 @@ class SamplingExplorer:
         x = torch.arange(len(top)).float()
         with self.plot:
             self.figure = self._bars(s, top, labels, x)
-            plt.show()
+            display(self.figure)
+            plt.close(self.figure)  # shown once, in the Output widget; kept on self for tests
 
     def _bars(self, s, top, labels, x):
         fig, ax = plt.subplots(figsize=(9, 3.2))
