@@ -62,3 +62,11 @@ def test_notebooks_have_no_saved_errors_or_widget_state():
         for cell in nb["cells"]:
             for out in cell.get("outputs", []):
                 assert out.get("output_type") != "error", nb_path
+
+
+def test_every_notebook_is_on_the_course_map_and_solutions_match_lessons():
+    on_map = {l.notebook for l in LESSONS}
+    notebooks = {p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb")}
+    assert notebooks <= on_map, notebooks - on_map
+    for sol in (REPO / "solutions").glob("*.ipynb"):
+        assert f"notebooks/{sol.name}" in notebooks, f"{sol.name} has no lesson notebook"
