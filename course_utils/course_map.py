@@ -5,6 +5,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from course_utils import REPO_ROOT
+
 
 @dataclass(frozen=True)
 class Lesson:
@@ -18,6 +20,10 @@ class Lesson:
     @property
     def notebook(self) -> str:
         return f"notebooks/{self.number:02d}_{self.slug}.ipynb"
+
+    @property
+    def available(self) -> bool:
+        return (REPO_ROOT / self.notebook).exists()
 
 
 LESSONS = [
@@ -52,8 +58,8 @@ LESSONS = [
 
 def course_map_markdown() -> str:
     rows = ["| # | lesson | time | hardware | you leave knowing |", "|---|---|---|---|---|"]
-    rows += [f"| {l.number:02d} | [{l.title}]({l.notebook}) | {l.minutes} min | {l.hardware} | "
-             f"{l.you_leave_knowing} |" for l in LESSONS]
+    rows += [f"| {l.number:02d} | {f'[{l.title}]({l.notebook})' if l.available else l.title + ' (in preparation)'} "
+             f"| {l.minutes} min | {l.hardware} | {l.you_leave_knowing} |" for l in LESSONS]
     return "\n".join(rows)
 
 
@@ -61,7 +67,8 @@ def course_map_html() -> str:
     head = "".join(f"<th style='text-align:left'>{h}</th>"
                    for h in ("#", "lesson", "time", "hardware", "you leave knowing"))
     body = "".join(
-        f"<tr><td>{l.number:02d}</td><td><b>{html.escape(l.title)}</b></td><td>{l.minutes} min</td>"
+        f"<tr><td>{l.number:02d}</td><td><b>{html.escape(l.title)}</b>"
+        f"{'' if l.available else ' <i>(in preparation)</i>'}</td><td>{l.minutes} min</td>"
         f"<td>{html.escape(l.hardware)}</td><td>{html.escape(l.you_leave_knowing)}</td></tr>"
         for l in LESSONS)
     return f"<table><tr>{head}</tr>{body}</table>"
