@@ -6,7 +6,16 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import socket  # noqa: E402
+
 import pytest  # noqa: E402
+
+
+def free_port() -> int:
+    """A port nothing listens on right now, on 127.0.0.1 (for servers the tests start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 TEXT = ("The printer on floor two is jammed again. The weather today is sunny with light wind. "
         "Mix the flour with two eggs and a cup of milk. The nurse said that she would call back. "

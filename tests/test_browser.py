@@ -4,7 +4,6 @@ widgets render and respond. A screenshot is saved to test-artifacts/ for a perso
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -31,18 +31,12 @@ def _need_browser():
     pytest.skip("no chromium here (apt-get install chromium)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     _need_browser()
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(REPO / "notebooks" / "00_start_here.ipynb", root)  # the browser saves into the copy
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, as for a learner
     env = {**env, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
            "JUPYTER_RUNTIME_DIR": str(root / ".runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(root / ".ws")}

@@ -47,7 +47,6 @@ def test_a_loaded_model_is_cached_per_process(tiny_llama_dir, monkeypatch):
 def test_pickle_weights_are_refused(tmp_path, tiny_llama_dir):
     folder = tmp_path / "pickled"
     shutil.copytree(tiny_llama_dir, folder)
-    state = torch.load  # noqa: F841 - only to show we never call it
     (folder / "model.safetensors").rename(folder / "pytorch_model.bin")
     with pytest.raises(BadInputError, match="safetensors"):
         loading.load_model(str(folder))

@@ -16,16 +16,10 @@ from course_utils.loading import load_model
 from course_utils.remote import Endpoint, EndpointError, stream_text
 from course_utils.widgets.arena import ENDPOINT, Arena
 
-from conftest import make_tiny_llama
+from conftest import free_port, make_tiny_llama
 
 pytestmark = pytest.mark.timeout(240)
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

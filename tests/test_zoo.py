@@ -1,7 +1,6 @@
 """The shipped course models: manifest, hashes, loading, and metrics re-measured against the manifest."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -30,24 +30,11 @@ from course_utils import MODELS_DIR  # noqa: E402
 from course_utils.arena import LocalSide  # noqa: E402
 from course_utils.generation import prepare_generation  # noqa: E402
 from course_utils.loading import load_model  # noqa: E402
+from course_utils.measure import time_generation  # noqa: E402
 from course_utils.registry import get_spec  # noqa: E402
 from course_utils.widgets.arena import Arena  # noqa: E402
 
 PROMPT = "Weather report for Oslo on a winter Monday.\nIn the morning, expect"
-
-
-class _FirstToken:
-    def __init__(self):
-        self.first, self._prompt = None, True
-
-    def put(self, value):
-        if self._prompt:
-            self._prompt = False
-        elif self.first is None:
-            self.first = time.perf_counter()
-
-    def end(self):
-        pass
 
 
 def plain_in_thread(lm, tokens: int) -> tuple[float, float, int]:
@@ -65,12 +52,9 @@ def plain(lm, tokens: int) -> tuple[float, float, int]:
     """(tokens/s after the first token, time to first token, tokens) for plain generate."""
     t0 = time.perf_counter()
     prep = prepare_generation(lm, PROMPT, max_new_tokens=tokens, temperature=0.0)
-    streamer = _FirstToken()
-    out = lm.model.generate(prep.input_ids, max_new_tokens=tokens, min_new_tokens=tokens,
-                            streamer=streamer, **prep.generate_kwargs)
-    end = time.perf_counter()
-    n = out.shape[1] - prep.input_ids.shape[1]
-    return (n - 1) / (end - streamer.first), streamer.first - t0, n
+    prepared_s = time.perf_counter() - t0  # tokenizing counts towards the first token, as in the arena
+    _, timing = time_generation(lm.model, prep.input_ids, tokens, min_new_tokens=tokens, **prep.generate_kwargs)
+    return timing.tokens_per_s, prepared_s + timing.time_to_first_token_s, timing.n_new_tokens
 
 
 def through_arena(box: Arena) -> list[tuple[float, float, int]]:

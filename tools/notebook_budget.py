@@ -39,7 +39,7 @@ def measure(path: Path) -> tuple[float, float, str]:
 
 def main(paths: list[str]) -> int:
     os.environ["HF_HUB_OFFLINE"] = "1"
-    print(f"| notebook | wall time (s) | peak memory (MB) | within budget | errors |")
+    print("| notebook | wall time (s) | peak memory (MB) | within budget | errors |")
     print("|---|---|---|---|---|")
     worst = 0
     for p in paths:

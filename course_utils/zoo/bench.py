@@ -23,8 +23,3 @@ def matmul_flops(n: int = 2048, seconds: float = 3.0, threads: int | None = None
         best = max(best, 3 * 2 * n ** 3 / (time.perf_counter() - t))
     torch.set_num_threads(before)
     return best
-
-
-def training_flops(params: int, tokens: int) -> float:
-    """The usual 6·N·D estimate of training FLOPs (forward 2ND + backward 4ND)."""
-    return 6.0 * params * tokens

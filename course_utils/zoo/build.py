@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import math
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,8 @@ from pathlib import Path
 import torch
 
 from course_utils import MODELS_DIR, REPO_ROOT
-from course_utils.corpus import (CorpusConfig, bayes_accuracy, entropy_floor, floor_of, generate,
+from course_utils.measure import training_flops
+from course_utils.corpus import (CorpusConfig, bayes_accuracy, floor_of, generate,
                                  helpdesk_task, make_splits)
 
 from . import bench, evaluate
@@ -160,7 +160,7 @@ def build(out: Path, only: list[str] | None, fast: bool, force: bool) -> int:
         params = sum(p.numel() for p in model.parameters())
         print(f"{spec.name}: {params:,} parameters, {spec.steps} steps of {spec.tokens_per_step} tokens")
         rec = train(model, spec, stream, work / spec.name)
-        rec["achieved_flops"] = bench.training_flops(params, rec["tokens"]) / max(rec["wall_s"], 1e-9)
+        rec["achieved_flops"] = training_flops(params, rec["tokens"]) / max(rec["wall_s"], 1e-9)
         rec["matmul_flops"] = peak
         rec["flops_ratio"] = round(rec["achieved_flops"] / peak, 4)
         save_model(model, tokenizer, path)
