@@ -70,26 +70,103 @@ def detect_runtime(environ: dict | None = None) -> str:
     return "local"
 
 
-def _cgroup_memory_limit() -> int | None:
-    """A container's memory limit (Binder gives ~2 GB on a large host); None when unlimited."""
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            raw = Path(path).read_text().strip()
-        except OSError:
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_NO_LIMIT = 1 << 60  # cgroup v1 writes "no limit" as a huge number, v2 as "max"
+
+
+@dataclass
+class CgroupMemory:
+    limit_bytes: int  # the smallest limit on the way from this process's cgroup to the root
+    available_bytes: int  # the least headroom (limit - usage) on the same way
+    path: Path  # the cgroup directory whose limit is the smallest
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        raw = path.read_text().strip()
+    except OSError:
+        return None
+    return int(raw) if raw.isdigit() else None  # "max" (v2) is no number: no limit
+
+
+def _inactive_file(path: Path) -> int:
+    """Page cache the kernel can drop (memory.stat), so usage minus it is what the cgroup really holds."""
+    try:
+        lines = (path / "memory.stat").read_text().splitlines()
+    except OSError:
+        return 0
+    stats = dict(line.split(None, 1) for line in lines if " " in line)
+    value = stats.get("total_inactive_file", stats.get("inactive_file", "0")).strip()
+    return int(value) if value.isdigit() else 0
+
+
+def _memory_cgroup_dirs(proc_cgroup: Path, cgroup_root: Path) -> list[tuple[Path, str, str]]:
+    """(directory, limit file, usage file) for this process's memory cgroup and each parent up to the root.
+
+    ``/proc/self/cgroup`` names the cgroup: ``0::/path`` for v2, ``N:memory:/path`` (or
+    ``N:cpu,memory:/path``) for v1. Directories that do not exist under ``cgroup_root`` are
+    skipped: inside a container without a cgroup namespace the path names the host's tree, and
+    the container's own cgroup is mounted at the root.
+    """
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    lines = lines or ["0::/", "1:memory:/"]  # nothing to read: the limits at the roots, as a container sees them
+    found = []
+    for line in lines:
+        parts = line.strip().split(":", 2)
+        if len(parts) != 3:
             continue
-        if raw.isdigit() and int(raw) < 1 << 60:
-            return int(raw)
-    return None
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and controllers == "":  # v2: pure, or the "unified" mount of a hybrid system
+            mounts, files = [cgroup_root, cgroup_root / "unified"], ("memory.max", "memory.current")
+        elif "memory" in controllers.split(","):
+            mounts, files = [cgroup_root / "memory", cgroup_root / controllers], \
+                ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        rel = Path(path.lstrip("/"))
+        for mount in dict.fromkeys(mounts):
+            for sub in [rel, *rel.parents]:  # the cgroup, then each parent; "." is the mount's root
+                directory = mount / sub
+                if (directory / files[0]).exists():
+                    found.append((directory, *files))
+    return found
 
 
-def ram_bytes() -> tuple[int, int]:
-    """(total, available) RAM in bytes, respecting a container limit."""
+def cgroup_memory(proc_cgroup: str | Path = PROC_SELF_CGROUP,
+                  cgroup_root: str | Path = CGROUP_ROOT) -> CgroupMemory | None:
+    """The memory limit on this process from its cgroup and every parent (v1 or v2); None when unlimited.
+
+    A JupyterHub spawner may limit each user with a cgroup but no namespace (The Littlest
+    JupyterHub uses systemd slices): the root's file then shows the machine, and only the
+    process's own cgroup, or a parent of it, holds the user's limit.
+    """
+    limited = []
+    for directory, limit_file, usage_file in _memory_cgroup_dirs(Path(proc_cgroup), Path(cgroup_root)):
+        limit = _read_int(directory / limit_file)
+        if limit is None or limit >= _NO_LIMIT:
+            continue
+        usage = _read_int(directory / usage_file)
+        held = max(0, usage - _inactive_file(directory)) if usage is not None else 0
+        limited.append((limit, max(0, limit - held), directory))
+    if not limited:
+        return None
+    limit, _, directory = min(limited, key=lambda level: level[0])
+    return CgroupMemory(limit, min(headroom for _, headroom, _ in limited), directory)
+
+
+def ram_bytes(proc_cgroup: str | Path = PROC_SELF_CGROUP,
+              cgroup_root: str | Path = CGROUP_ROOT) -> tuple[int, int]:
+    """(total, available) RAM in bytes: the machine's, or the cgroup's where its limit is lower
+    (available is then the smaller of the machine's and the cgroup's limit minus its usage)."""
     vm = psutil.virtual_memory()
     total, available = vm.total, vm.available
-    limit = _cgroup_memory_limit()
-    if limit is not None and limit < total:
-        used_here = psutil.Process().memory_info().rss
-        total, available = limit, max(0, min(available, limit - used_here))
+    limit = cgroup_memory(proc_cgroup, cgroup_root)
+    if limit is not None and limit.limit_bytes < total:
+        total, available = limit.limit_bytes, min(available, limit.available_bytes)
     return total, available
 
 

@@ -24,7 +24,7 @@ from course_utils.env import check_hub, human_bytes, machine_info
 from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError,
                                  ModelTooLargeError, OfflineError)
 from course_utils.measure import count_parameters, dtype_bytes, model_memory_bytes
-from course_utils.registry import (ModelSpec, course_aliases, default_dtype, estimate_memory_bytes,
+from course_utils.registry import (ModelSpec, PairChoice, course_aliases, default_dtype, estimate_memory_bytes,
                                    get_spec, models_that_fit)
 
 RANDOM_WEIGHTS_LABEL = "random weights: speed and memory are real, the text is not"
@@ -224,6 +224,22 @@ def load_model(name: str, *, device: str | None = None, dtype=None, from_config:
     lm.info.load_seconds = time.perf_counter() - start
     _CACHE[key] = lm
     return lm
+
+
+def load_pair(pair: PairChoice, *, device: str | None = None, from_config: bool = False, context: int = 1024,
+              available_bytes: int | None = None) -> tuple[LoadedModel, LoadedModel]:
+    """Load ``pick_pair``'s (small, large) in the dtype the pair was sized for (bfloat16 on a tight
+    CPU), so the memory guard checks the same need that chose the pair.
+
+    ``available_bytes`` (to pretend a machine) is for both: the large model gets what the small
+    one leaves, by the registry's estimate.
+    """
+    kwargs = dict(device=device, dtype=pair.load_dtype, from_config=from_config, context=context)
+    small = load_model(pair.small, available_bytes=available_bytes, **kwargs)
+    if available_bytes is not None and small.spec is not None:
+        available_bytes = max(0, available_bytes - estimate_memory_bytes(small.spec, small.info.dtype, context))
+    large = load_model(pair.large, available_bytes=available_bytes, **kwargs)
+    return small, large
 
 
 def _wrap(name, model, tokenizer, source, location, spec, note="", random_weights=False) -> LoadedModel:

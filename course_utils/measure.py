@@ -106,7 +106,10 @@ def model_memory_bytes(model: torch.nn.Module) -> int:
 
 def kv_cache_bytes(*, n_layers: int, kv_heads: int, head_dim: int, seq_len: int, batch: int = 1,
                    bytes_per_value: float = 2) -> int:
-    """2 (keys and values) · layers · kv_heads · head_dim · sequence length · batch · bytes."""
+    """2 (keys and values) · layers · kv_heads · head_dim · sequence length · batch · bytes.
+
+    The bare formula: ``seq_len`` is not clamped. For a catalog model use
+    ``registry.kv_cache_bytes_for``, which stops at the model's context window."""
     return int(2 * n_layers * kv_heads * head_dim * seq_len * batch * bytes_per_value)
 
 
@@ -128,10 +131,21 @@ def cache_tensor_bytes(past_key_values) -> int:
 
 # --------------------------------------------------------------------------- FLOPs
 
-def flops_per_token(n_params_non_embedding: int, *, n_layers: int, context: int, attn_dim: int) -> int:
-    """Forward FLOPs to produce one token: 2·N for the matmuls plus 2·layers·context·d_attn
-    for attending over ``context`` earlier tokens (Kaplan et al. 2020, Table 1)."""
-    return int(2 * n_params_non_embedding + 2 * n_layers * context * attn_dim)
+def flops_per_token(n_params_non_embedding: int, *, n_layers: int, context: int, attn_dim: int,
+                    head_params: int = 0) -> int:
+    """Forward FLOPs to produce one token: 2·N for the matmuls of the N non-embedding parameters,
+    2·layers·context·d_attn for attending over ``context`` earlier tokens, and 2·``head_params``
+    for the output head.
+
+    Conventions differ on the head. Kaplan et al. 2020 (Table 1) list its 2·vocab·hidden FLOPs
+    ("de-embed") but leave them out of C_forward ≈ 2N + 2·n_layer·n_ctx·d_attn: that is the default,
+    ``head_params=0``. The dense count (nanoGPT's transformer_sizing notebook, and what a FLOP
+    counter measures) includes the head's matmul, run for every token even when its weights are
+    tied to the input embedding (the embedding itself is a lookup, 0 FLOPs): pass
+    ``head_params=vocab * hidden``. For a small model the head is a big share: for SmolLM2-135M at
+    context 256 it is 57 of 278 MFLOPs.
+    """
+    return int(2 * n_params_non_embedding + 2 * n_layers * context * attn_dim + 2 * head_params)
 
 
 def training_flops(n_params: int, n_tokens: int) -> int:

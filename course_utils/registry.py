@@ -257,14 +257,28 @@ def default_dtype(spec: ModelSpec, device: str = "cpu", bf16_native: bool = True
     return "bfloat16" if bf16_native else "float16"
 
 
+def context_used(spec: ModelSpec, seq_len: int) -> int:
+    """``seq_len`` clamped to the model's context window: a model never reads, nor caches, more."""
+    return min(seq_len, spec.context) if spec.context else seq_len
+
+
+def kv_cache_bytes_for(spec: ModelSpec, seq_len: int, *, batch: int = 1, dtype: str = "bfloat16",
+                       kv_heads: int | None = None) -> int:
+    """The KV cache of ``spec`` for ``seq_len`` tokens, clamped to its context (``context_used``).
+
+    ``kv_heads`` overrides the model's, e.g. ``spec.heads`` for the cache without grouped-query attention.
+    """
+    return kv_cache_bytes(n_layers=spec.n_layers, kv_heads=kv_heads or spec.kv_heads, head_dim=spec.head_dim,
+                          seq_len=context_used(spec, seq_len), batch=batch, bytes_per_value=dtype_bytes(dtype))
+
+
 def estimate_memory_bytes(spec: ModelSpec, dtype: str, context: int = 1024, batch: int = 1) -> int:
-    """What loading and running ``spec`` needs: weights + KV cache for ``context`` tokens
-    + activations (≈ 10 % of the weights). The process's own overhead is not included."""
+    """What loading and running ``spec`` needs: weights + KV cache for ``context`` tokens (at most
+    the model's own context) + activations (≈ 10 % of the weights). The process's own overhead is
+    not included."""
     n = spec.params or spec.formula_params()
     weights = n * dtype_bytes(dtype)
-    kv = kv_cache_bytes(n_layers=spec.n_layers, kv_heads=spec.kv_heads, head_dim=spec.head_dim,
-                        seq_len=min(context, spec.context or context), batch=batch,
-                        bytes_per_value=dtype_bytes(dtype))
+    kv = kv_cache_bytes_for(spec, context, batch=batch, dtype=dtype)
     return int(weights * 1.10 + kv)
 
 
@@ -273,7 +287,7 @@ class Tier:
     name: str
     description: str
     candidates_small: tuple[str, ...]
-    candidates_large: tuple[str, ...]  # biggest first: the first that fits is chosen
+    candidates_large: tuple[str, ...]  # in order of preference: the first that fits is chosen
 
 
 TIERS = {
@@ -311,6 +325,11 @@ class PairChoice:
     reason: str
     dtype: str = "default"  # "default" (per model, see default_dtype) or "bfloat16" when memory is tight
 
+    @property
+    def load_dtype(self) -> str | None:
+        """The dtype to pass to ``load_model`` (None: each model's default), as the pair was sized."""
+        return None if self.dtype == "default" else self.dtype
+
 
 def pick_pair(machine, context: int = 1024) -> PairChoice:
     """The (small, large) pair this machine runs side by side: the biggest large model that fits
@@ -340,9 +359,11 @@ def pick_pair(machine, context: int = 1024) -> PairChoice:
             if total <= budget:
                 return PairChoice(tier, small, large, budget, total, "the largest candidate that fits",
                                   dtype)
-    large = tier.candidates_large[-1]
-    return PairChoice(tier, small, large, budget, need(small, dtypes[-1]) + need(large, dtypes[-1]),
-                      "nothing larger fits; expect to be tight on memory", dtypes[-1])
+    dtype = dtypes[-1]  # the smallest dtype tried
+    large = min(tier.candidates_large, key=lambda name: need(name, dtype))
+    return PairChoice(tier, small, large, budget, need(small, dtype) + need(large, dtype),
+                      "nothing fits the budget: the smallest candidate pair; expect to be tight on memory",
+                      dtype)
 
 
 def models_that_fit(budget_bytes: int, device: str = "cpu", context: int = 1024,

@@ -9,6 +9,8 @@ from course_utils import loading, registry
 from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError, ModelTooLargeError,
                                  OfflineError)
 
+ROOMY = 64 * 10**9  # a machine where every model fits: the memory guard never decides these tests
+
 
 @pytest.fixture
 def course_models_at(tmp_path, monkeypatch, tiny_llama_dir, tiny_llama_large_dir):
@@ -69,19 +71,19 @@ def test_offline_with_nothing_cached_falls_back_with_one_line(course_models_at, 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     start = time.perf_counter()
-    lm = loading.load_model("SmolLM2-135M-Instruct")
+    lm = loading.load_model("SmolLM2-135M-Instruct", available_bytes=ROOMY)
     assert time.perf_counter() - start < 10
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("Offline") and "course-a" in out[0]
     assert lm.info.source == "offline fallback" and lm.info.name == "course-a"
     # a large model falls back to the large course model
-    assert loading.load_model("Qwen2.5-1.5B-Instruct").info.name == "course-b"
+    assert loading.load_model("Qwen2.5-1.5B-Instruct", available_bytes=ROOMY).info.name == "course-b"
 
 
 def test_offline_without_fallback_explains_the_options(course_models_at, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(OfflineError, match="from_config=True"):
-        loading.load_model("SmolLM2-135M", fallback=False)
+        loading.load_model("SmolLM2-135M", fallback=False, available_bytes=ROOMY)
 
 
 def test_memory_guard_refuses_and_names_a_model_that_fits():
@@ -94,15 +96,27 @@ def test_memory_guard_refuses_and_names_a_model_that_fits():
     assert registry.estimate_memory_bytes(spec, "float32" if spec.params < 1e9 else "bfloat16") < 3e9
 
 
-def test_memory_guard_uses_this_machines_memory_for_an_absurd_model():
+def test_memory_guard_asks_the_machine_when_not_told(monkeypatch):
+    """Without available_bytes the guard reads the machine (here a fake one with 24 GB free, so the
+    outcome does not depend on the RAM of the machine running the tests)."""
+    from course_utils.env import HubStatus, MachineInfo
+
+    asked = []
+
+    def machine_info(check_hub_now=True):
+        asked.append(check_hub_now)
+        return MachineInfo("local", 8, int(32e9), int(24e9), None, HubStatus(False, "test"))
+
+    monkeypatch.setattr(loading, "machine_info", machine_info)
     # Qwen2.5-7B in float32 is ~34 GB: more than this 24 GB machine has free.
-    with pytest.raises(ModelTooLargeError, match="bfloat16"):
-        loading.load_model("Qwen2.5-7B", dtype="float32", from_config=True)
+    with pytest.raises(ModelTooLargeError, match="bfloat16") as err:
+        loading.load_model("Qwen2.5-7B", device="cpu", dtype="float32", from_config=True)
+    assert asked == [False] and "this machine has 24.00 GB of free RAM available" in str(err.value)
 
 
 @pytest.mark.parametrize("name", ["Pythia-70M", "SmolLM2-135M"])  # untied and tied embeddings
 def test_from_config_builds_the_real_architecture_with_an_honest_label(name):
-    lm = loading.load_model(name, from_config=True)
+    lm = loading.load_model(name, from_config=True, available_bytes=ROOMY)
     assert lm.info.random_weights and lm.info.source == "from config"
     assert "random weights" in lm.info.summary() and "text is not" in lm.info.summary()
     assert lm.info.params == registry.get_spec(name).params
@@ -164,9 +178,71 @@ def test_download_offline_explains_instead_of_hanging(capsys):
 
 
 def test_random_init_is_finite_and_labelled_values_do_not_matter_for_shape():
-    lm = loading.load_model("GPT-2", from_config=True)
+    lm = loading.load_model("GPT-2", from_config=True, available_bytes=ROOMY)
     norms = [p for n, p in lm.model.named_parameters() if "ln_" in n and n.endswith("weight")]
     assert norms and all(torch.all(p == 1) for p in norms)
     with torch.no_grad():
         logits = lm.model(torch.arange(8)[None]).logits
     assert torch.isfinite(logits).all() and logits.std() > 0
+
+
+# ----------------------------------------------------------------------------- the pair
+
+def _stub_hub(monkeypatch):
+    """Replace the hub download with a stub: the memory guard still runs for real before it."""
+    def stub(spec, dtype, device, fallback, context):
+        info = loading.ModelInfo(spec.name, "stub", spec.hub_id, spec.params, loading._dtype_name(dtype), device,
+                                 0, 0.0)
+        return loading.LoadedModel(torch.nn.Identity(), None, info, spec)
+
+    monkeypatch.setattr(loading, "_load_hub", stub)
+
+
+def test_load_pair_uses_the_dtype_the_binder_pair_was_sized_for(monkeypatch):
+    from course_utils.env import HubStatus, MachineInfo
+
+    binder = MachineInfo("binder", 2, int(2e9), int(1.8e9), None, HubStatus(True, "test"))
+    pair = registry.pick_pair(binder)
+    assert (pair.large, pair.dtype, pair.load_dtype) == ("SmolLM2-360M-Instruct", "bfloat16", "bfloat16")
+    _stub_hub(monkeypatch)
+    with pytest.raises(ModelTooLargeError):  # the old way: float32, refused on 2 GB
+        loading.load_model(pair.large, device="cpu", available_bytes=binder.ram_available_bytes)
+    small, large = loading.load_pair(pair, device="cpu", available_bytes=binder.ram_available_bytes)
+    assert (small.info.name, large.info.name) == (pair.small, pair.large)
+    assert small.info.dtype == large.info.dtype == "bfloat16"
+
+
+def test_load_pair_leaves_the_large_model_what_the_small_one_leaves(monkeypatch):
+    from course_utils.env import HubStatus, MachineInfo
+
+    binder = MachineInfo("binder", 2, int(2e9), int(1.8e9), None, HubStatus(True, "test"))
+    pair = registry.pick_pair(binder)
+    _stub_hub(monkeypatch)
+    large_need = registry.estimate_memory_bytes(registry.get_spec(pair.large), "bfloat16")
+    small_need = registry.estimate_memory_bytes(registry.get_spec(pair.small), "bfloat16")
+    just_enough_for_one = int(large_need / 0.9) + 1  # the large model alone passes the guard here…
+    loading.load_model(pair.large, device="cpu", dtype="bfloat16", available_bytes=just_enough_for_one)
+    loading.clear_cache()
+    with pytest.raises(ModelTooLargeError):  # …but not next to the small one
+        loading.load_pair(pair, device="cpu", available_bytes=just_enough_for_one)
+    loading.load_pair(pair, device="cpu", available_bytes=just_enough_for_one + small_need + 1)
+
+
+def test_load_pair_keeps_each_models_default_dtype_when_memory_allows(monkeypatch):
+    from course_utils.env import HubStatus, MachineInfo
+
+    laptop = MachineInfo("local", 8, int(16e9), int(14e9), None, HubStatus(True, "test"))
+    pair = registry.pick_pair(laptop)
+    assert pair.dtype == "default" and pair.load_dtype is None
+    _stub_hub(monkeypatch)
+    small, large = loading.load_pair(pair, device="cpu", available_bytes=laptop.ram_available_bytes)
+    assert small.info.dtype == "float32" and large.info.dtype == "bfloat16"  # registry.default_dtype
+
+
+def test_load_pair_really_loads_both_in_the_pair_dtype(tiny_llama_dir, tiny_llama_large_dir):
+    pair = registry.PairChoice(registry.TIERS["binder"], str(tiny_llama_dir), str(tiny_llama_large_dir), 0, 0,
+                               "test", "bfloat16")
+    small, large = loading.load_pair(pair)
+    assert small.model is not large.model
+    for lm in (small, large):
+        assert next(lm.model.parameters()).dtype == torch.bfloat16 and lm.info.dtype == "bfloat16"

@@ -64,6 +64,31 @@ def test_flops_formulas():
     assert measure.flops_per_token(1000, n_layers=2, context=10, attn_dim=8) == 2000 + 2 * 2 * 10 * 8
 
 
+def test_flops_per_token_counts_the_output_head_when_asked():
+    """A tiny tied Llama by hand: vocab 100, hidden 16, MLP 32, 2 layers, 4 heads of 4, 2 KV heads."""
+    config = LlamaConfig(vocab_size=100, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    per_layer = (16 * 16 + 2 * 16 * 8 + 16 * 16) + 3 * 16 * 32 + 2 * 16  # q k v o, gate up down, 2 norms
+    n = 2 * per_layer + 16  # + the final norm
+    assert measure.count_parameters(model)["non_embedding"] == n == 4688
+    head = 100 * 16  # tied: no parameters of its own, but a 16 × 100 matmul for every token
+    kaplan = measure.flops_per_token(n, n_layers=2, context=10, attn_dim=16)
+    dense = measure.flops_per_token(n, n_layers=2, context=10, attn_dim=16, head_params=head)
+    assert kaplan == 2 * 4688 + 2 * 2 * 10 * 16 == 10016
+    assert dense == kaplan + 2 * 1600 == 13216
+
+    # torch's FLOP counter on a one-token forward sees the matmuls: every linear layer and the head
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(torch.tensor([[5]]))
+    norms = 2 * 2 * 16 + 16  # no matmul: the only non-embedding weights the counter does not see
+    assert counter.get_total_flops() == measure.flops_per_token(n, n_layers=2, context=0, attn_dim=16,
+                                                                head_params=head) - 2 * norms
+
+
 def test_timing_counts_new_tokens(tiny_llama_dir):
     from course_utils.loading import load_model
 

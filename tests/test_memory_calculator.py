@@ -27,7 +27,8 @@ def test_fits_depends_on_the_device():
     f = fits(big)
     assert set(f) == set(DEVICES)
     assert not f["Binder (2 GB RAM)"] and not f["Colab T4 (16 GB GPU)"] and f["H100 (80 GB GPU)"]
-    assert all(fits(memory_breakdown(get_spec("SmolLM2-135M"), "bfloat16", 1024)["total"]).values())
+    small = fits(memory_breakdown(get_spec("SmolLM2-135M"), "bfloat16", 1024)["total"])
+    assert set(small) == set(DEVICES) and all(small.values())  # every device listed, and it fits on each
 
 
 def test_widget_reacts_to_each_control():
@@ -53,3 +54,16 @@ def test_out_of_range_inputs_are_clamped_not_fatal():
     calc.batch.value = 10**9
     assert calc.context.value == 1 and calc.batch.value == 1024
     assert calc.result["total"] > 0
+
+
+def test_a_32k_context_on_smollm2_gives_the_8k_cache_with_a_note():
+    spec = get_spec("SmolLM2-135M")
+    b = memory_breakdown(spec, "bfloat16", 32768)
+    assert b["capped"] and b["context"] == 8192
+    assert b["kv_cache"] == 2 * 30 * 3 * 64 * 8192 * 2 == memory_breakdown(spec, "bfloat16", 8192)["kv_cache"]
+    calc = MemoryCalculator(model="SmolLM2-135M", context=32768)
+    assert calc.result["kv_cache"] == b["kv_cache"]
+    assert "reads at most 8,192 tokens" in calc.summary.value
+    assert "computed for 8,192, not the 32,768 asked for" in calc.summary.value
+    calc.context.value = 4096
+    assert not calc.result["capped"] and "reads at most" not in calc.summary.value

@@ -87,3 +87,49 @@ def test_default_dtypes_follow_the_device():
     assert registry.default_dtype(big, "cpu") == "bfloat16"
     assert registry.default_dtype(small, "cuda", bf16_native=False) == "float16"
     assert registry.default_dtype(small, "cuda", bf16_native=True) == "bfloat16"
+
+
+def _tight(tier_machine, available):
+    """The same machine with only ``available`` bytes free (RAM, or the GPU's)."""
+    from dataclasses import replace
+
+    if tier_machine.gpu:
+        return replace(tier_machine, gpu=replace(tier_machine.gpu, free_bytes=int(available)))
+    return replace(tier_machine, ram_available_bytes=int(available))
+
+
+def test_when_nothing_fits_the_fallback_is_the_smallest_pair_not_the_last_listed():
+    binder = _tight(_machine(ram_gb=2), 0.5e9)  # a Binder with most of its 2 GB already used
+    pair = registry.pick_pair(binder)
+    assert pair.tier.name == "binder" and pair.needed_bytes > pair.budget_bytes
+    # Qwen2.5-0.5B-Instruct is listed last but is the bigger one
+    assert pair.large == "SmolLM2-360M-Instruct" and pair.dtype == "bfloat16"
+    assert "smallest" in pair.reason
+
+
+@pytest.mark.parametrize("machine", [_machine(ram_gb=2), _machine(ram_gb=16), _machine(gpu_gb=15, bf16=False),
+                                     _machine(gpu_gb=80)], ids=["binder", "laptop", "t4", "h100"])
+def test_the_fallback_large_model_needs_the_least_memory_of_the_tier(machine):
+    pair = registry.pick_pair(_tight(machine, 0.1e9))
+
+    def need(name):  # in the smallest dtype pick_pair tries: bfloat16 on a CPU, the default on a GPU
+        spec = registry.get_spec(name)
+        dtype = registry.default_dtype(spec, "cuda", machine.gpu.bf16_native) if machine.gpu else "bfloat16"
+        return registry.estimate_memory_bytes(spec, dtype)
+
+    assert pair.needed_bytes > pair.budget_bytes
+    assert need(pair.large) == min(need(name) for name in pair.tier.candidates_large)
+
+
+def test_kv_cache_for_a_spec_stops_at_its_context_window():
+    smol = registry.get_spec("SmolLM2-135M")
+    assert smol.context == 8192
+    assert registry.context_used(smol, 32768) == 8192 and registry.context_used(smol, 100) == 100
+    at_8k = 2 * 30 * 3 * 64 * 8192 * 2  # K and V, layers, kv heads, head dim, tokens, bf16 bytes
+    assert registry.kv_cache_bytes_for(smol, 32768) == registry.kv_cache_bytes_for(smol, 8192) == at_8k
+    assert registry.kv_cache_bytes_for(smol, 32768, batch=2, dtype="float32") == 4 * at_8k
+    assert registry.kv_cache_bytes_for(smol, 32768, kv_heads=smol.heads) == 3 * at_8k  # 9 heads, not 3
+    estimate = registry.estimate_memory_bytes
+    assert estimate(smol, "bfloat16", 32768) == estimate(smol, "bfloat16", 8192)
+    qwen = registry.get_spec("Qwen2.5-7B")  # a 131k window: 32k is not clamped
+    assert registry.kv_cache_bytes_for(qwen, 32768) == 2 * 28 * 4 * 128 * 32768 * 2

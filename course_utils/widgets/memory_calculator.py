@@ -10,8 +10,9 @@ from IPython.display import display
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from course_utils.env import human_bytes
-from course_utils.measure import dtype_bytes, kv_cache_bytes
-from course_utils.registry import RUNTIME_OVERHEAD_BYTES, catalog, estimate_memory_bytes, get_spec
+from course_utils.measure import dtype_bytes
+from course_utils.registry import (RUNTIME_OVERHEAD_BYTES, catalog, context_used, estimate_memory_bytes, get_spec,
+                                   kv_cache_bytes_for)
 
 # name -> (bytes a model may use, is it a CPU machine where Python + torch take their share too)
 DEVICES = {
@@ -29,10 +30,9 @@ def memory_breakdown(spec, dtype: str, context: int, batch: int = 1) -> dict:
     """Bytes for the weights, the KV cache (``context`` tokens, capped at the model's own context),
     and activations (≈ 10 % of the weights); ``total`` equals registry.estimate_memory_bytes."""
     n = spec.params or spec.formula_params()
-    used_context = min(context, spec.context or context)
+    used_context = context_used(spec, context)
     weights = n * dtype_bytes(dtype)
-    kv = kv_cache_bytes(n_layers=spec.n_layers, kv_heads=spec.kv_heads, head_dim=spec.head_dim,
-                        seq_len=used_context, batch=batch, bytes_per_value=dtype_bytes(dtype))
+    kv = kv_cache_bytes_for(spec, context, batch=batch, dtype=dtype)
     total = estimate_memory_bytes(spec, dtype, context, batch)
     return {"weights": int(weights), "kv_cache": kv, "activations": total - int(weights) - kv,
             "total": total, "context": used_context, "capped": used_context < context}
@@ -74,7 +74,7 @@ class MemoryCalculator:
         b = memory_breakdown(spec, self.dtype.value, max(1, context), max(1, batch))
         self.result = {**b, "fits": fits(b["total"])}
         note = (f"<br><i>{html.escape(spec.name)} reads at most {spec.context:,} tokens: the KV cache is "
-                f"computed for {b['context']:,}.</i>") if b["capped"] else ""
+                f"computed for {b['context']:,}, not the {context:,} asked for.</i>") if b["capped"] else ""
         verdicts = " &nbsp; ".join(f"{'✅' if ok else '❌'} {html.escape(name)}"
                                    for name, ok in self.result["fits"].items())
         self.summary.value = (

@@ -15,12 +15,13 @@ class QuickGenerate:
     """Prompt box, model picker, two sliders and a button; results show as HTML.
 
     Models load on first use through the per-process cache, so switching back and forth
-    never reloads one.
+    never reloads one. ``dtype`` is passed to the loader (e.g. ``pair.load_dtype``, the dtype
+    ``pick_pair`` sized the pair for; None: each model's default).
     """
 
     def __init__(self, models: list[str], prompt: str = "", max_new_tokens: int = 40,
-                 temperature: float = 0.8, loader=load_model):
-        self._loader = loader
+                 temperature: float = 0.8, loader=load_model, dtype: str | None = None):
+        self._loader, self.dtype = loader, dtype
         self.model = W.Dropdown(options=list(models), value=models[0], description="model")
         self.prompt = W.Textarea(value=prompt, description="prompt", layout=W.Layout(width="95%", height="70px"))
         self.max_new_tokens = W.IntSlider(value=max_new_tokens, min=1, max=200, description="new tokens",
@@ -38,7 +39,7 @@ class QuickGenerate:
         self.button.disabled = True
         self.result.value = "<i>Generating…</i>"
         try:
-            lm = self._loader(self.model.value)
+            lm = self._loader(self.model.value, dtype=self.dtype)
             r = generate(lm, self.prompt.value, max_new_tokens=self.max_new_tokens.value,
                          temperature=self.temperature.value)
         except FRIENDLY as exc:
