@@ -5,10 +5,13 @@
     run.start(); run.wait()                          # or `await run.pump()` inside a kernel
     run.results[0].text, run.results[0].timing.tokens_per_s
 
-Each side generates in a worker thread and pushes events (token ids or text pieces) into one
-queue. Only the thread that calls :meth:`ArenaRun.poll` — the kernel's main thread — turns them
-into text and calls ``on_update``, so widgets are never touched from a worker. A stop event,
-checked by a StoppingCriteria after every token, ends generation between two tokens.
+Each side generates in a worker thread and pushes events (:class:`TokenEvent`, :class:`UsageEvent`,
+:class:`ErrorEvent`, :class:`DoneEvent`) into one queue. Only the thread that calls
+:meth:`ArenaRun.poll` — the kernel's main thread — turns them into text and calls ``on_update``, so
+widgets are never touched from a worker. A stop event, checked by a StoppingCriteria after every
+token, ends generation between two tokens. Each local side samples from its own
+``torch.Generator`` seeded with the settings' seed: seeded runs repeat exactly, even with both
+sides at once, and the learner's global random state is left alone.
 
 Also here: metrics (FLOPs per token, cost per 1,000 tokens from visible assumptions), the two
 models' next-token distributions aligned by decoded text with their KL divergence, and batch
@@ -31,11 +34,44 @@ from pathlib import Path
 import torch
 
 from course_utils.errors import FRIENDLY, BadInputError
-from course_utils.generation import GenerationSettings, prepare_generation
+from course_utils.generation import GenerationSettings, prepare_generation, with_own_generator
 from course_utils.measure import GenerationTiming, count_parameters, flops_per_token
 
 PROMPTS_PATH = Path(__file__).parent / "data" / "arena_prompts.json"
 SCHEDULES = ("together", "one after another")
+
+
+# ----------------------------------------------------------------------------- events on the queue
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """New output of side ``side``: token ids (a local model) or text pieces (an endpoint)."""
+    side: int
+    tokens: list
+    t: float = field(default_factory=time.perf_counter)  # when it arrived
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """How many tokens an endpoint says it generated (None when it does not say)."""
+    side: int
+    completion_tokens: int | None
+    t: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    """Why side ``side`` could not go on, in words the learner can act on."""
+    side: int
+    message: str
+    t: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    """The side's worker has finished (after its tokens, and its error if any)."""
+    side: int
+    t: float = field(default_factory=time.perf_counter)
 
 
 # ----------------------------------------------------------------------------- the two sides
@@ -51,13 +87,14 @@ class SideInfo:
     non_embedding: int | None
     label: str = ""             # e.g. the random-weights warning
     instruct: bool = False
+    head_params: int = 0        # vocab · hidden: the output head's matmul, counted (nanoGPT's dense count)
 
     def flops_per_token(self, context: int) -> int | None:
-        """Forward FLOPs for one new token with ``context`` tokens before it."""
+        """Forward FLOPs for one new token with ``context`` tokens before it, output head included."""
         if self.non_embedding is None:
             return None
         return flops_per_token(self.non_embedding, n_layers=self.n_layers, context=context,
-                               attn_dim=self.attn_dim)
+                               attn_dim=self.attn_dim, head_params=self.head_params)
 
 
 class _QueueStreamer:
@@ -70,7 +107,7 @@ class _QueueStreamer:
         if not self._prompt_seen:  # generate() first sends the prompt
             self._prompt_seen = True
             return
-        self.q.put((self.side, "ids", value.reshape(-1).tolist(), time.perf_counter()))
+        self.q.put(TokenEvent(self.side, value.reshape(-1).tolist()))
 
     def end(self):
         pass
@@ -106,7 +143,8 @@ class LocalSide:
                              getattr(cfg, "num_hidden_layers", None) or getattr(cfg, "n_layer", 0),
                              heads * head_dim, counts["non_embedding"],
                              label=lm.info.note if lm.info.random_weights else "",
-                             instruct=lm.info.instruct)
+                             instruct=lm.info.instruct,
+                             head_params=getattr(cfg, "vocab_size", 0) * getattr(cfg, "hidden_size", 0))
         if lm.model not in _WARMED_UP:
             self._warm_up()
 
@@ -132,7 +170,7 @@ class LocalSide:
         device = next(model.parameters()).device
         kwargs = {**prep.generate_kwargs, "attention_mask": prep.generate_kwargs["attention_mask"].to(device),
                   **self.extra}
-        torch.manual_seed(prep.settings.seed)
+        kwargs = with_own_generator(kwargs, prep.settings, device)  # this side's generator, not torch's global one
         model.generate(prep.input_ids.to(device), max_new_tokens=prep.settings.max_new_tokens,
                        streamer=_QueueStreamer(q, side), stopping_criteria=_stop_criteria(stop), **kwargs)
 
@@ -162,7 +200,7 @@ class RemoteSide:
         self.info = SideInfo(endpoint.label, "endpoint", spec.params if spec else None, None,
                              spec.n_layers if spec else None, spec.heads * spec.head_dim if spec else None,
                              non_emb, label="endpoint: timings include the network",
-                             instruct=endpoint.api == "chat")
+                             instruct=endpoint.api == "chat", head_params=spec.vocab * spec.hidden if spec else 0)
 
     def prepare(self, prompt: str, settings: GenerationSettings):
         if prompt is None or not str(prompt).strip():
@@ -177,7 +215,7 @@ class RemoteSide:
 
         prompt, settings = prepared
         for kind, value in stream_text(self.endpoint, prompt, settings, stop):
-            q.put((side, kind, value, time.perf_counter()))
+            q.put(TokenEvent(side, [value]) if kind == "text" else UsageEvent(side, value))
 
     def decode(self, pieces: list[str]) -> str:
         return "".join(pieces)
@@ -277,11 +315,11 @@ class ArenaRun:
         try:
             self.sides[i].work(self._prepared[i], self.queue, i, self.stop_event)
         except FRIENDLY as exc:
-            self.queue.put((i, "error", str(exc), time.perf_counter()))
+            self.queue.put(ErrorEvent(i, str(exc)))
         except Exception as exc:  # keep the kernel alive; say what happened
-            self.queue.put((i, "error", f"{type(exc).__name__}: {exc}", time.perf_counter()))
+            self.queue.put(ErrorEvent(i, f"{type(exc).__name__}: {exc}"))
         finally:
-            self.queue.put((i, "done", None, time.perf_counter()))
+            self.queue.put(DoneEvent(i))
 
     def _launch(self, i: int) -> None:
         r = self.results[i]
@@ -309,20 +347,21 @@ class ArenaRun:
         return not all(r.done for r in self.results)
 
     # --- the polling thread
-    def _handle(self, i: int, kind: str, value, t: float) -> None:
+    def _handle(self, event) -> None:
+        i, t = event.side, event.t
         r = self.results[i]
-        if kind in ("ids", "text"):
+        if isinstance(event, TokenEvent):
             if r.t_first is None:
                 r.t_first = t
-            r.tokens.extend(value if kind == "ids" else [value])
+            r.tokens.extend(event.tokens)
             r.arrivals.append(t)
             self._dirty = True
-        elif kind == "usage":
-            r.usage_tokens = value
-        elif kind == "error":
-            r.error = value
+        elif isinstance(event, UsageEvent):
+            r.usage_tokens = event.completion_tokens
+        elif isinstance(event, ErrorEvent):
+            r.error = event.message
             self._dirty = True
-        elif kind == "done":
+        elif isinstance(event, DoneEvent):
             r.t_end = t
             r.stopped = self.stop_event.is_set()
             self._dirty = True
@@ -355,7 +394,7 @@ class ArenaRun:
         try:
             item = self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
             while True:
-                self._handle(*item)
+                self._handle(item)
                 item = self.queue.get_nowait()
         except queue.Empty:
             pass
@@ -628,13 +667,17 @@ class BatchResult:
         return out
 
     def table_html(self) -> str:
+        """The summary as an HTML table; every name and value is escaped (a side's name may be a
+        path or an endpoint's label, typed by the learner)."""
+        from html import escape
+
         rows = self.summary()
         cols = list(dict.fromkeys(k for r in rows for k in r))
-        fmt = lambda v: (f"{v / 1e6:,.1f}M" if isinstance(v, int) and v > 10000 else  # noqa: E731
-                         f"{v:.3g}" if isinstance(v, float) else "?" if v is None else str(v))
-        head = "".join(f"<th>{c}</th>" for c in cols)
+        fmt = lambda v: escape(f"{v / 1e6:,.1f}M" if isinstance(v, int) and v > 10000 else  # noqa: E731
+                               f"{v:.3g}" if isinstance(v, float) else "?" if v is None else str(v))
+        head = "".join(f"<th>{escape(c)}</th>" for c in cols)
         body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
-        agree = ", ".join(f"{c}: {v:.0%}" for c, v in self.agreement().items())
+        agree = escape(", ".join(f"{c}: {v:.0%}" for c, v in self.agreement().items()))
         return (f"<table><tr>{head}</tr>{body}</table>"
                 + (f"<p>Same first word (agreement): {agree}</p>" if agree else ""))
 

@@ -3,13 +3,16 @@
 One function matters: :func:`stream_text` sends a prompt and yields the answer piece by piece as
 the server streams it (server-sent events). The API key is read from an environment variable
 *named* in the :class:`Endpoint`; the key itself is never stored, printed or put in a widget.
-A server that is down gives an :class:`EndpointError` within ``connect_timeout_s`` seconds.
+A server that is down gives an :class:`EndpointError` within ``connect_timeout_s`` seconds, and
+so does an error the server sends inside the stream. Setting the ``stop`` event shuts the
+connection down at once, even while the server is silent.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Iterator
@@ -80,18 +83,63 @@ def _piece(event: dict, api: str) -> str:
     return choices[0].get("text") or ""
 
 
+def _stream_error(event: dict) -> str | None:
+    """The message of an error sent inside the stream: ``{"error": {...}}`` (OpenAI, vLLM) or
+    ``{"object": "error", ...}`` (older vLLM); None for an ordinary event."""
+    error = event.get("error") if event.get("error") is not None else \
+        event if event.get("object") == "error" else None
+    if error is None:
+        return None
+    message = error.get("message") if isinstance(error, dict) else error
+    return str(message or error)[:300]
+
+
+def _shut_down_on_stop(response, stop: threading.Event, finished: threading.Event) -> None:
+    """Wait until ``stop`` or ``finished`` is set; on stop, shut the response's socket down, so a
+    read waiting on a silent server returns now instead of after the read timeout."""
+    while not stop.wait(0.05):
+        if finished.is_set():
+            return
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is None:
+        response.close()
+        return
+    try:  # socket.socket's own shutdown: for TLS too, without touching the TLS state from here
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed
+
+
+def _endpoint_error(ep: Endpoint, exc) -> EndpointError:
+    import httpx
+
+    if isinstance(exc, httpx.ConnectTimeout):
+        return EndpointError(f"{ep.base_url} did not accept a connection within {ep.connect_timeout_s:g} s. "
+                             "Is the server running, and is the address right?")
+    if isinstance(exc, httpx.ConnectError):
+        return EndpointError(f"Cannot connect to {ep.base_url} ({exc}). Is the server running? "
+                             "Start it (e.g. `transformers serve`, `vllm serve`, `ollama serve`) "
+                             "or check the URL.")
+    if isinstance(exc, httpx.ReadTimeout):
+        return EndpointError(f"{ep.base_url} stopped answering for {ep.read_timeout_s:g} s.")
+    return EndpointError(f"The request to {ep.base_url} failed: {type(exc).__name__}: {exc}")
+
+
 def stream_text(ep: Endpoint, prompt: str, settings, stop: threading.Event | None = None
                 ) -> Iterator[tuple[str, object]]:
     """Yield ("text", piece) as the answer streams in, then ("usage", completion_tokens or None).
 
-    ``stop`` (a threading.Event) ends the stream between two pieces. Raises EndpointError with a
-    readable message when the server is down, slow, or says no.
+    ``stop`` (a threading.Event) ends the stream: between two pieces, or at once while waiting for
+    the server (the connection is shut down). Raises EndpointError with a readable message when the
+    server is down, slow, says no, or sends an error inside the stream.
     """
     import httpx
 
     url = f"{ep.base_url}/{'chat/completions' if ep.api == 'chat' else 'completions'}"
     timeout = httpx.Timeout(ep.read_timeout_s, connect=ep.connect_timeout_s)
     usage = None
+    finished = threading.Event()
     try:
         with httpx.Client(timeout=timeout) as client:
             with client.stream("POST", url, json=request_body(ep, prompt, settings),
@@ -102,6 +150,9 @@ def stream_text(ep: Endpoint, prompt: str, settings, stop: threading.Event | Non
                         " Check the model name and the URL." if response.status_code == 404 else ""
                     raise EndpointError(f"{ep.base_url} answered HTTP {response.status_code}: "
                                         f"{detail.strip() or response.reason_phrase}.{hint}")
+                if stop is not None:
+                    threading.Thread(target=_shut_down_on_stop, args=(response, stop, finished),
+                                     daemon=True, name="endpoint-stop").start()
                 for line in response.iter_lines():
                     if stop is not None and stop.is_set():
                         break
@@ -111,22 +162,19 @@ def stream_text(ep: Endpoint, prompt: str, settings, stop: threading.Event | Non
                     if data == "[DONE]":
                         break
                     event = json.loads(data)
+                    error = _stream_error(event)
+                    if error is not None:
+                        raise EndpointError(f"{ep.base_url} sent an error during the answer: {error}")
                     if event.get("usage"):
                         usage = event["usage"].get("completion_tokens")
                     piece = _piece(event, ep.api)
                     if piece:
                         yield "text", piece
-    except httpx.ConnectTimeout:
-        raise EndpointError(f"{ep.base_url} did not accept a connection within {ep.connect_timeout_s:g} s. "
-                            "Is the server running, and is the address right?") from None
-    except httpx.ConnectError as exc:
-        raise EndpointError(f"Cannot connect to {ep.base_url} ({exc}). Is the server running? "
-                            "Start it (e.g. `transformers serve`, `vllm serve`, `ollama serve`) "
-                            "or check the URL.") from None
-    except httpx.ReadTimeout:
-        raise EndpointError(f"{ep.base_url} stopped answering for {ep.read_timeout_s:g} s.") from None
     except httpx.HTTPError as exc:
-        raise EndpointError(f"The request to {ep.base_url} failed: {type(exc).__name__}: {exc}") from None
+        if stop is None or not stop.is_set():  # a stop shuts the connection: that is no error
+            raise _endpoint_error(ep, exc) from None
     except json.JSONDecodeError:
         raise EndpointError(f"{ep.base_url} sent something that is not an OpenAI-style stream.") from None
+    finally:
+        finished.set()
     yield "usage", usage

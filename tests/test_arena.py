@@ -1,9 +1,10 @@
 """The arena engine and widget, driven as a learner would, on tiny local models."""
 
 import asyncio
+import html
 import json
 import math
-import threading
+from dataclasses import replace
 
 import pytest
 import torch
@@ -59,26 +60,36 @@ def test_both_schedules_run_both_sides_and_sequential_ones_do_not_overlap(tiny_l
     assert second.t_start >= first.t_end  # the second started when the first had finished
 
 
-def test_stop_from_another_thread_ends_generation_between_tokens(slow_dir):
-    side = A.LocalSide(load_model(str(slow_dir)))
+def test_stop_from_on_update_ends_generation_between_tokens(slow_dir):
+    # min_new_tokens: no end-of-text token can end a side before the stop does
+    side = A.LocalSide(load_model(str(slow_dir)), min_new_tokens=500)
     run = A.ArenaRun([side, side], "The printer", GenerationSettings(max_new_tokens=500, temperature=0.8))
-    run.start()
-    timer = threading.Timer(0.4, run.stop)
-    timer.start()
-    run.wait(timeout_s=60)
-    assert all(r.stopped for r in run.results)
+    stopped_at = []
+
+    def stop_once_both_have_a_token(r):  # on the polling thread, while both workers generate
+        if not stopped_at and all(x.tokens for x in r.results):
+            stopped_at.append([len(x.tokens) for x in r.results])
+            r.stop()
+
+    run.on_update = stop_once_both_have_a_token
+    run.start().wait(timeout_s=60)
+    assert stopped_at, "on_update never saw a token from both sides"
+    assert all(r.stopped for r in run.results) and len(run.results) == 2
     assert all(0 < r.n_tokens < 500 for r in run.results), [r.n_tokens for r in run.results]
     assert not any(t.is_alive() for t in run.threads)
 
 
 def test_pump_on_an_event_loop_handles_a_stop_while_generating(slow_dir):
-    side = A.LocalSide(load_model(str(slow_dir)))
+    side = A.LocalSide(load_model(str(slow_dir)), min_new_tokens=500)
 
     async def main():
-        run = A.ArenaRun([side], "The printer", GenerationSettings(max_new_tokens=500)).start()
+        first_token = asyncio.Event()
+        run = A.ArenaRun([side], "The printer", GenerationSettings(max_new_tokens=500),
+                         on_update=lambda r: r.results[0].tokens and first_token.set())
+        run.start()
         task = asyncio.ensure_future(run.pump(0.01))
-        while not run.results[0].text:  # the loop is free while the pump waits
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(first_token.wait(), 30)  # this coroutine runs while the pump waits
+        assert not task.done()
         run.stop()
         await asyncio.wait_for(task, 30)
         return run
@@ -86,6 +97,21 @@ def test_pump_on_an_event_loop_handles_a_stop_while_generating(slow_dir):
     run = asyncio.run(main())
     assert run.results[0].stopped and 0 < run.results[0].n_tokens < 500
     assert not run.threads[0].is_alive()
+
+
+def test_seeded_sampling_repeats_on_both_sides_together_and_leaves_the_global_rng_alone(tiny_llama_dir):
+    side = A.LocalSide(load_model(str(tiny_llama_dir)))
+    settings = GenerationSettings(max_new_tokens=16, temperature=1.0, top_k=0, top_p=1.0, seed=7)
+    torch.manual_seed(123)  # the learner's own random state
+    before = torch.get_rng_state()
+    runs = [A.ArenaRun([side, side], "The printer", settings, "together").start().wait() for _ in range(2)]
+    assert torch.equal(torch.get_rng_state(), before)
+    first, again = ([r.tokens for r in run.results] for run in runs)
+    assert first == again  # the same seed repeats, with both sides sampling at once
+    assert first[0] == first[1] and len(first[0]) > 0  # each side draws from its own generator
+    alone = A.ArenaRun([side], "The printer", settings).start().wait()
+    other = A.ArenaRun([side], "The printer", replace(settings, seed=8)).start().wait()
+    assert alone.results[0].tokens == first[0] and other.results[0].tokens != first[0]
 
 
 def test_a_multibyte_character_split_over_tokens_is_never_shown_half(tiny_llama_dir):
@@ -96,7 +122,7 @@ def test_a_multibyte_character_split_over_tokens_is_never_shown_half(tiny_llama_
     class FakeSide(A.LocalSide):
         def work(self, prep, q, i, stop):
             for t in emoji_ids:
-                q.put((i, "ids", [t], 0.0))
+                q.put(A.TokenEvent(i, [t], 0.0))
 
     run = A.ArenaRun([FakeSide(lm)], "héllo 🎉", GenerationSettings(max_new_tokens=5))
     shown = []
@@ -141,7 +167,8 @@ def test_flops_per_token_of_a_side_match_the_measure_formula(tiny_llama_dir):
     cfg = lm.model.config
     non_emb = sum(p.numel() for n, p in lm.model.named_parameters() if "embed" not in n and "lm_head" not in n)
     assert info.non_embedding == non_emb
-    assert info.flops_per_token(10) == 2 * non_emb + 2 * cfg.num_hidden_layers * 10 * cfg.hidden_size
+    head = cfg.vocab_size * cfg.hidden_size  # the output head's matmul counts, tied or not
+    assert info.flops_per_token(10) == 2 * non_emb + 2 * head + 2 * cfg.num_hidden_layers * 10 * cfg.hidden_size
 
 
 # ----------------------------------------------------------------------------- next-token distributions
@@ -213,33 +240,67 @@ def test_run_batch_table_agreement_and_plots(tiny_llama_dir, tiny_llama_large_di
     result = A.run_batch(sides, prompts, GenerationSettings(max_new_tokens=4, temperature=0), progress=False)
     assert len(result.rows) == 2 * len(prompts)
     summary = result.summary()
-    assert [s["model"] for s in summary] == result.sides and all(s["prompts"] == 6 for s in summary)
+    assert len(summary) == 2 and [s["model"] for s in summary] == result.sides
+    assert [s["prompts"] for s in summary] == [6, 6]
     assert "accuracy: course world" in summary[0] and "accuracy: instructions" not in summary[0]
-    assert all(0 <= v <= 1 for v in result.agreement().values())
-    assert "<table>" in result.table_html()
+    agreement = result.agreement()
+    assert set(agreement) == {"general knowledge", "course world", "instructions"}
+    assert all(v in (0.0, 0.5, 1.0) for v in agreement.values())  # 2 prompts per category: 0, 1 or 2 agree
+    table = result.table_html()
+    for s in summary:  # one row per model: its name, size and number of prompts
+        assert f"<tr><td>{html.escape(s['model'])}</td><td>{s['params'] / 1e6:,.1f}M</td><td>6</td>" in table
+    assert "<th>accuracy: course world</th>" in table
+    assert "Same first word (agreement): general knowledge: " in table
     fig = result.plot()
     assert len(fig.axes) == 3 and fig.axes[0].get_xscale() == "log"
+
+
+def _row(pid, category, side, text, correct=None):
+    return A.BatchRow(pid, category, side, 1_000_000, text, 3, 0.1, 5.0, 0.6, correct)
+
+
+def test_batch_agreement_accuracy_and_table_from_known_rows():
+    rows = [_row("w1", "course world", "a", " Paris is", True), _row("w1", "course world", "b", " Paris.", True),
+            _row("w2", "course world", "a", " hot", True), _row("w2", "course world", "b", " cold", False),
+            _row("g1", "general knowledge", "a", " yes", None), _row("g1", "general knowledge", "b", " no", None)]
+    result = A.BatchResult(rows, ["a", "b"])
+    assert result.agreement() == {"course world": 0.5, "general knowledge": 0.0}  # "Paris" vs "Paris."
+    a, b = result.summary()
+    assert (a["prompts"], a["accuracy: course world"], b["accuracy: course world"]) == (3, 1.0, 0.5)
+    assert "accuracy: general knowledge" not in a  # no answer key, no accuracy
+    table = result.table_html()
+    assert "<td>1.0M</td>" in table and "<td>0.5</td>" in table
+    assert "course world: 50%, general knowledge: 0%" in table
+
+
+def test_batch_table_escapes_what_it_shows():
+    script = "<script>alert(1)</script>"
+    rows = [A.BatchRow("p1", "course world", script, 123_456, script, 3, 0.1, 5.0, 0.6, True)]
+    table = A.BatchResult(rows, [script]).table_html()
+    assert "<script>" not in table and "&lt;script&gt;alert(1)&lt;/script&gt;" in table
 
 
 # ----------------------------------------------------------------------------- the widget
 
 def test_run_both_shows_text_metrics_and_greedy_note(box):
     run = box.run(wait=True)
-    assert run is not None and all(r.n_tokens == 12 for r in run.results)
-    for col, r in zip(box.columns, run.results):
-        assert r.text and col.output.value.count(r.text[:3]) >= 1
-        m = col.metrics.value
-        assert "first token" in m and "tokens/s" in m and "parameters" in m and "FLOPs/token" in m
-        assert "per 1,000 tokens" in m
-        assert "greedy" in col.notes.value
+    assert run is not None and [r.n_tokens for r in run.results] == [12, 12]
+    for col, r, side in zip(box.columns, run.results, run.sides):
+        assert r.text and f"{html.escape(r.text)}</div>" in col.output.value  # all of it, and done (no cursor)
+        m, t = col.metrics.value, r.timing  # this side's own numbers, not just the labels
+        assert f"first token {t.time_to_first_token_s:.2f} s · {t.tokens_per_s:.1f} tokens/s · 12 tokens" in m
+        assert f"{side.info.params / 1e6:,.1f}M parameters" in m
+        assert f"≈ ${box.costs().per_1k_tokens(t.tokens_per_s):.5f} per 1,000 tokens" in m
+        assert "FLOPs/token" in m and "greedy" in col.notes.value
     assert not box.run_button.disabled and box.stop_button.disabled
 
 
 def test_editing_cost_assumptions_updates_the_metrics(box):
-    box.run(wait=True)
+    run = box.run(wait=True)
     before = box.left.metrics.value
     box.hardware_usd.value = 1000.0
-    assert box.left.metrics.value != before
+    usd = box.costs().per_1k_tokens(run.results[0].timing.tokens_per_s)
+    assert box.left.metrics.value != before and f"≈ ${usd:.5f} per 1,000 tokens" in box.left.metrics.value
 
 
 def test_bad_inputs_each_give_a_clear_message(box):
@@ -273,7 +334,8 @@ def test_a_model_that_does_not_fit_is_refused_in_its_column(tiny_llama_dir):
 
 
 def test_from_config_mode_labels_random_weights(tiny_llama_dir):
-    box = Arena(models=[], pair=(str(tiny_llama_dir), "Pythia-70M"), prompt="The printer", max_new_tokens=3)
+    box = Arena(models=[], pair=(str(tiny_llama_dir), "Pythia-70M"), prompt="The printer", max_new_tokens=3,
+                available_bytes=64 * 10**9)  # Pythia-70M fits: this machine's free RAM decides nothing here
     box.mode.value = MODES[1]
     box.run(wait=True)
     assert "random weights: speed and memory are real, the text is not" in box.right.header.value

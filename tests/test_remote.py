@@ -1,11 +1,15 @@
 """The OpenAI-compatible client against a real `transformers serve` process on 127.0.0.1 (no mocks),
 and against endpoints that are down or silent."""
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -63,6 +67,101 @@ def server(served_dir):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextlib.contextmanager
+def stub_endpoint(*events, stall=False):
+    """A streaming server on 127.0.0.1 that answers every POST with ``events`` (dicts, or "[DONE]")
+    as server-sent events, then (stall=True) stays silent until the test is done; yields its URL."""
+    release = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.end_headers()
+            for event in events:
+                data = event if isinstance(event, str) else json.dumps(event)
+                self.wfile.write(f"data: {data}\n\n".encode())
+                self.wfile.flush()
+            if stall:
+                release.wait(60)  # bounded; the end of the test releases it
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    finally:
+        release.set()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+HELLO = {"choices": [{"text": "Hello"}]}
+
+
+@pytest.mark.parametrize("error_event", [
+    {"error": {"message": "the model ran out of <b>memory</b>", "type": "InternalServerError", "code": 500}},
+    {"object": "error", "message": "the model ran out of <b>memory</b>", "code": 500},  # older vLLM
+])
+def test_an_error_sent_inside_the_stream_is_shown_as_an_error(error_event, tiny_llama_dir):
+    with stub_endpoint(HELLO, error_event, "[DONE]") as url:
+        got = []
+        with pytest.raises(EndpointError, match="sent an error during the answer: the model ran out of"):
+            for item in stream_text(Endpoint(url, "m"), "hi", GREEDY):
+                got.append(item)
+        assert got == [("text", "Hello")]  # what came before the error is kept
+        run = A.ArenaRun([A.RemoteSide(Endpoint(url, "m"))], "hi", GREEDY).start().wait(timeout_s=30)
+        box = Arena(models=[], pair=(str(tiny_llama_dir), str(tiny_llama_dir)), prompt="hi", max_new_tokens=2)
+        box.left.model.value = ENDPOINT
+        box.left.url.value, box.left.remote_model.value = url, "m"
+        box.run(wait=True)
+    r = run.results[0]
+    assert r.text == "Hello" and "ran out of <b>memory</b>" in r.error and not run.threads[0].is_alive()
+    notes = box.left.notes.value
+    assert "ran out of &lt;b&gt;memory&lt;/b&gt;" in notes and "<b>memory" not in notes  # shown, escaped
+
+
+def test_a_complete_stream_ends_with_its_usage_and_leaves_no_thread_behind(monkeypatch):
+    from course_utils import remote
+
+    waiters = []  # the threads this test's stream started to wait for a Stop (not other tests' threads)
+    real = remote._shut_down_on_stop
+
+    def recorded(*args):
+        waiters.append(threading.current_thread())
+        return real(*args)
+
+    monkeypatch.setattr(remote, "_shut_down_on_stop", recorded)
+    usage = {"choices": [], "usage": {"completion_tokens": 2}}
+    with stub_endpoint(HELLO, {"choices": [{"text": " world"}]}, usage, "[DONE]") as url:
+        run = A.ArenaRun([A.RemoteSide(Endpoint(url, "m"))], "hi", GREEDY).start().wait(timeout_s=30)
+    r = run.results[0]
+    assert r.text == "Hello world" and r.n_tokens == 2 and not r.error and not r.stopped
+    assert len(waiters) == 1 and waiters[0].name == "endpoint-stop"
+    waiters[0].join(5)
+    assert not waiters[0].is_alive()  # it ended with the stream, without a Stop
+
+
+def test_stop_ends_a_silent_endpoint_at_once_not_after_the_read_timeout():
+    read_timeout_s = 20
+    with stub_endpoint(HELLO, stall=True) as url:
+        run = A.ArenaRun([A.RemoteSide(Endpoint(url, "m", read_timeout_s=read_timeout_s))], "hi",
+                         GenerationSettings(max_new_tokens=50, temperature=0.0))
+        run.on_update = lambda r: r.results[0].text and r.stop()  # Stop as soon as the first token shows
+        start = time.perf_counter()
+        run.start().wait(timeout_s=60)
+        elapsed = time.perf_counter() - start
+    r = run.results[0]
+    assert r.stopped and r.text == "Hello" and not r.error, r.error
+    assert elapsed < read_timeout_s / 2 and not run.threads[0].is_alive()
 
 
 def test_streamed_greedy_text_matches_the_same_model_run_locally(server):

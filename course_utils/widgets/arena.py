@@ -26,6 +26,11 @@ MODES = ("trained weights", "from config (random weights)")
 _STYLE = {"description_width": "initial"}
 
 
+def _error_html(message: str) -> str:
+    """A message in red with a warning sign, escaped (it may quote the learner's or a model's text)."""
+    return f"<span style='color:#b00'>⚠ {html.escape(message)}</span>"
+
+
 def _fmt_flops(f: int | None) -> str:
     if f is None:
         return "? FLOPs/token"
@@ -76,6 +81,7 @@ class Arena:
 
             choice = pick_pair(machine_info())
             pair = (choice.small, choice.large)
+            dtype = dtype or choice.load_dtype  # the dtype the pair was sized for
         if models is None:
             from course_utils.registry import catalog
 
@@ -190,7 +196,7 @@ class Arena:
         try:
             run = ArenaRun(sides, self.prompt.value, self.settings(), self.schedule.value, on_update=self._render)
         except FRIENDLY as exc:
-            self.message.value = f"<span style='color:#b00'>⚠ {html.escape(str(exc))}</span>"
+            self.message.value = _error_html(str(exc))
             return None
         self.last_run = run
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -238,7 +244,7 @@ class Arena:
             col.output.value = ("<div style='font-family:monospace;white-space:pre-wrap;min-height:3em;"
                                 f"border:1px solid #ddd;padding:4px'>{html.escape(r.text)}{cursor}</div>")
             col.metrics.value = self._metrics_html(info, r, costs)
-            notes = [f"<span style='color:#b00'>⚠ {html.escape(r.error)}</span>"] if r.error else []
+            notes = [_error_html(r.error)] if r.error else []
             notes += [html.escape(n) for n in r.notes]
             if r.stopped:
                 notes.append("stopped by you")
@@ -269,12 +275,12 @@ class Arena:
         if bad:
             why = bad[0].reason if isinstance(bad[0], UnavailableSide) else \
                 "next-token probabilities need both models in this process (not an endpoint)"
-            self.message.value = f"<span style='color:#b00'>⚠ {html.escape(why)}</span>"
+            self.message.value = _error_html(why)
             return None
         try:
             cmp = compare_next_token(sides[0].lm, sides[1].lm, self.prompt.value, k)
         except FRIENDLY as exc:
-            self.message.value = f"<span style='color:#b00'>⚠ {html.escape(str(exc))}</span>"
+            self.message.value = _error_html(str(exc))
             return None
         self.comparison = cmp
         if self.figure is not None:
@@ -295,15 +301,15 @@ class Arena:
         sides = [self.side(i) for i in range(2)]
         bad = [s for s in sides if isinstance(s, UnavailableSide)]
         if bad:
-            self.message.value = f"<span style='color:#b00'>⚠ {html.escape(bad[0].reason)}</span>"
+            self.message.value = _error_html(bad[0].reason)
             return None
         n = n_per_category if n_per_category is not None else self.batch_n.value
         if n < 1:
-            self.message.value = "<span style='color:#b00'>⚠ Ask for at least 1 prompt per category.</span>"
+            self.message.value = _error_html("Ask for at least 1 prompt per category.")
             return None
         cats = list(categories or self.batch_categories.value)
         if not cats:
-            self.message.value = "<span style='color:#b00'>⚠ Pick at least one category.</span>"
+            self.message.value = _error_html("Pick at least one category.")
             return None
         settings = settings or GenerationSettings(max_new_tokens=12, temperature=0.0)
         self.batch_result = run_batch(sides, load_prompts(cats, n), settings, progress=progress)
