@@ -40,11 +40,17 @@ def _short(value, limit: int = 200) -> str:
 
 
 def run_check(title: str, test, hint: str = "") -> CheckResult:
-    """Run ``test()`` (which raises CheckFailed on a wrong answer) and print one verdict."""
+    """Run ``test()`` (which raises CheckFailed on a wrong answer) and print one verdict.
+
+    The learner's function (in ``test``'s closure) becomes the current exercise for ``hint(n)``.
+    """
+    from course_utils.hints import note_check
+
+    note_check(test)
     try:
         test()
-    except NotImplementedError as exc:
-        message = f"⏳ {title}: not implemented yet." + (f" Hint: {exc}" if str(exc) else "")
+    except NotImplementedError as exc:  # a stub: its message says how to get a hint
+        message = f"⏳ {title}: not implemented yet" + (f" ({exc})" if str(exc) else ".")
         passed = False
     except CheckFailed as exc:
         message = (f"❌ {title}: {exc.what}\n   expected: {_short(exc.expected)}\n   found:    "

@@ -54,13 +54,15 @@ def check_attention(attention_fn) -> None:
                                       f"divide the scores q @ k^T by sqrt(head size) = sqrt({hs})")
                 if mask is not None and torch.allclose(found, scaled_dot_product_attention(q, k, v), atol=1e-5):
                     raise CheckFailed("the mask is ignored: queries still see future keys", expected, found,
-                                      "scores.masked_fill(~mask, float('-inf')) before the softmax")
+                                      "the mask is True where a query may attend: set the *other* scores to -inf "
+                                      "(masked_fill) before the softmax")
                 weights = torch.softmax(_scores(q, k, mask, hs), dim=-2)
                 if torch.allclose(found, weights @ v, atol=1e-5):
                     raise CheckFailed(f"attention {label}: softmax over the wrong dimension", expected, found,
                                       "each query's weights over the keys must sum to 1: softmax(dim=-1)")
             expect_close(found, expected, f"attention output {label}",
-                         "scores = q @ k.transpose(-2, -1) / sqrt(hs); mask; softmax(dim=-1); @ v")
+                         "scores q·kᵀ divided by √hs, masked, a softmax over the keys (dim=-1), then "
+                         "weight the values")
 
     run_check("scaled dot-product attention", test)
 

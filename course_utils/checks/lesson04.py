@@ -68,7 +68,8 @@ def check_rms_norm(rms_norm_fn) -> None:
             if torch.allclose(found, norm(x) / weight, atol=1e-4):
                 raise CheckFailed("the learned weight is not applied", expected, found, "multiply by weight at the end")
         expect_close(found, expected, "rms_norm(x, weight)",
-                     "x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * weight", atol=1e-5)
+                     "divide x by the root of the mean of its squares over the last dimension (eps inside the "
+                     "root), then multiply by weight", atol=1e-5)
         tiny = torch.zeros(1, 1, 16)
         expect_close(rms_norm_fn(tiny, weight, 1e-6), tiny, "rms_norm of a zero vector (eps avoids 0 / 0)",
                      "add eps inside the square root")
@@ -93,7 +94,9 @@ def check_swiglu(swiglu_fn) -> None:
             relu = mlp.down_proj(torch.relu(mlp.gate_proj(x)) * mlp.up_proj(x))
             if torch.allclose(found, relu, atol=1e-5):
                 raise CheckFailed("ReLU instead of SiLU", expected, found, "torch.nn.functional.silu(z) = z * sigmoid(z)")
-        expect_close(found, expected, "SwiGLU MLP output", "(silu(x @ w_gate.T) * (x @ w_up.T)) @ w_down.T")
+        expect_close(found, expected, "SwiGLU MLP output",
+                     "down(silu(gate(x)) * up(x)): SiLU on the gate projection only, an element-wise product "
+                     "with the up projection, then the down projection")
 
     run_check("SwiGLU MLP", test)
 

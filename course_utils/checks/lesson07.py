@@ -64,7 +64,8 @@ def check_logit_lens(lens_logprobs) -> None:
                     raise CheckFailed("log-probabilities through the lens", expected, found,
                                       "return log-probabilities (log_softmax), not probabilities")
         expect_close(found, expected, "log-probabilities through the lens", atol=1e-4,
-                     hint="torch.log_softmax(lm_head(norm(hidden)), dim=-1)")
+                     hint="the final norm first, then the output head, then log_softmax over the vocabulary "
+                          "(the last dimension)")
 
     run_check("logit lens for one layer", test)
 
