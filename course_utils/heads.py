@@ -117,6 +117,33 @@ def repeat_loss(model, input_ids: torch.Tensor, period: int) -> tuple[float, flo
     return float(first.mean()), float(second.mean())
 
 
+def induction_control(period: int = 16, vocab_size: int = 64, steps: int = 400, seed: int = 0,
+                      progress: bool = False):
+    """The census's positive control: a 2-layer Llama trained in seconds on a pure copy task,
+    ``<s> r1 … rP r1 … rP`` with fresh random tokens every time. The second copy can only be predicted
+    by looking back to the token after the current token's earlier occurrence — so if training
+    succeeds, the model must contain an induction head, and the census should find it.
+    Returns (model, History)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from course_utils.training import TrainConfig, train
+
+    T = 1 + 2 * period
+    g = torch.Generator().manual_seed(seed)
+    docs = repeated_random_tokens(vocab_size, period=period, batch=4000, bos=1, low=3, seed=seed)  # (4000, T)
+    stream = docs.flatten()
+    starts = torch.arange(0, len(stream), T)
+    config = LlamaConfig(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2 * T,
+                         bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=True)
+    torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=g)))
+    model = LlamaForCausalLM(config)
+    cfg = TrainConfig(steps=steps, batch_size=32, block_size=T, lr=3e-3, warmup_steps=20, schedule="cosine",
+                      eval_every=steps, seed=seed, doc_start_fraction=1.0, threads=None)
+    hist = train(model, stream[: len(stream) - T], None, cfg, doc_starts=starts[:-2], progress=progress)
+    return model.eval(), hist
+
+
 def plot_head_scores(all_scores: list[HeadScores], thresholds: dict[str, float] = THRESHOLDS):
     """A heatmap (layer x head) per model and score type, marking heads over the threshold."""
     import matplotlib.pyplot as plt

@@ -1,8 +1,11 @@
-"""Scaling: count parameters without memory, the course ladder's loss vs size and compute, and a
-power-law fit L(N) = E + A·N^(-α) whose E can be compared with the corpus's entropy floor.
+"""Scaling: count parameters without memory, the course ladder's loss vs size and compute, a
+power-law fit L(N) = E + A·N^(-α), and the size-and-data law L(N, D) = E + A·N^(-α) + B·D^(-β) fitted
+on the ladder's scaling grid, whose E (with a bootstrap interval) can be compared with the corpus's
+entropy floor.
 
-No scipy: the fit scans E on a grid below the smallest loss and, for each E, solves
-log(L - E) = log A - α·log N by linear least squares; the E with the smallest squared error wins.
+No scipy: L(N) scans E on a grid below the smallest loss and, for each E, solves
+log(L - E) = log A - α·log N by linear least squares; L(N, D) scans (α, β) and solves for (E, A, B)
+exactly, in loss space.
 """
 
 from __future__ import annotations
@@ -52,7 +55,8 @@ class LadderPoint:
 
     @property
     def train_flops(self) -> int:
-        return training_flops(self.params, self.tokens)  # ≈ 6·N·D
+        """≈ 6·N·D with N the non-embedding parameters, the N of the scaling plots' size axis."""
+        return training_flops(self.non_embedding_params, self.tokens)
 
 
 def ladder(manifest_path: Path | None = None) -> list[LadderPoint]:
@@ -135,6 +139,120 @@ def fit_power_law(n, loss, grid: int = 400) -> PowerLaw:
         lo, hi = max(0.0, best[1] - step), min(float(loss.min()) * (1 - 1e-9), best[1] + step)
     err, E, A, alpha = best
     return PowerLaw(float(E), A, alpha, math.sqrt(err / n.size), int(n.size))
+
+
+# ----------------------------------------------------------------------------- size and data: L(N, D)
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One model of the scaling grid: a ladder model's recipe trained for ``tokens`` tokens."""
+
+    name: str
+    non_embedding_params: int
+    tokens: int
+    val_bits_per_char: float
+
+
+def grid(manifest_path: Path | None = None) -> list[GridPoint]:
+    """The scaling grid recorded by ``zoo build``: each model's validation loss at log-spaced token
+    budgets (warmup-stable-decay forks: each point is a model trained for that budget)."""
+    manifest = _read_manifest(manifest_path or MANIFEST) or {}
+    out = []
+    for m in manifest.get("models", []):
+        a = m["architecture"]
+        n = m["params"] - a["vocab"] * a["hidden"] * (1 if a["tied_embeddings"] else 2)
+        for p in m["training"].get("grid", []):
+            out.append(GridPoint(m["name"], n, int(p["tokens"]), float(p["val_bits_per_char"])))
+    return out
+
+
+@dataclass(frozen=True)
+class ScalingLaw:
+    """L(N, D) = E + A·N^(-alpha) + B·D^(-beta) (Hoffmann et al. 2022), fitted in loss space."""
+
+    E: float
+    A: float
+    alpha: float
+    B: float
+    beta: float
+    rmse: float
+    n_points: int
+
+    def __call__(self, n, d):
+        n, d = np.asarray(n, dtype=float), np.asarray(d, dtype=float)
+        return self.E + self.A * n ** (-self.alpha) + self.B * d ** (-self.beta)
+
+
+def fit_scaling_law(n, d, loss, exponents=np.linspace(0.05, 1.5, 30)) -> ScalingLaw:
+    """Least squares in loss space with E free (any sign, not held below the smallest loss).
+
+    For fixed exponents (alpha, beta) the law is linear in (E, A, B): solve that exactly; scan the
+    exponents on a grid, then refine twice around the best pair. Needs at least 6 points."""
+    n, d, loss = (np.asarray(v, dtype=float) for v in (n, d, loss))
+    if not (n.shape == d.shape == loss.shape) or n.size < 6:
+        raise ValueError(f"need at least 6 (N, D, loss) points of equal length, got {n.size}")
+    if np.any(n <= 0) or np.any(d <= 0):
+        raise ValueError("sizes and token counts must be positive")
+    ln, ld = np.log(n), np.log(d)
+
+    def solve(alpha, beta):
+        X = np.stack([np.ones_like(n), np.exp(-alpha * ln), np.exp(-beta * ld)], axis=1)  # (P, 3)
+        coef, *_ = np.linalg.lstsq(X, loss, rcond=None)
+        return float(np.sum((X @ coef - loss) ** 2)), coef
+
+    a_grid = b_grid = np.asarray(exponents, dtype=float)
+    best = None
+    for _ in range(3):
+        for a in a_grid:
+            for b in b_grid:
+                err, coef = solve(a, b)
+                if best is None or err < best[0]:
+                    best = (err, a, b, coef)
+        step_a, step_b = (a_grid[1] - a_grid[0]), (b_grid[1] - b_grid[0])
+        a_grid = np.linspace(max(1e-3, best[1] - step_a), best[1] + step_a, 9)
+        b_grid = np.linspace(max(1e-3, best[2] - step_b), best[2] + step_b, 9)
+    err, alpha, beta, (E, A, B) = best
+    return ScalingLaw(float(E), float(A), float(alpha), float(B), float(beta), math.sqrt(err / n.size), int(n.size))
+
+
+def bootstrap_E(points: list[GridPoint], resamples: int = 100, seed: int = 0) -> tuple[float, float, list[float]]:
+    """A 95% interval for the fitted E: refit on ``resamples`` resamples of the points (with
+    replacement, whole points); returns (low, high, all the E values)."""
+    rng = np.random.default_rng(seed)
+    n = np.array([p.non_embedding_params for p in points], float)
+    d = np.array([p.tokens for p in points], float)
+    loss = np.array([p.val_bits_per_char for p in points], float)
+    values = []
+    for _ in range(resamples):
+        ix = rng.integers(0, len(points), len(points))
+        if len(set(n[ix])) < 2 or len(set(d[ix])) < 3:
+            continue
+        values.append(fit_scaling_law(n[ix], d[ix], loss[ix], exponents=np.linspace(0.05, 1.5, 12)).E)
+    lo, hi = np.percentile(values, [2.5, 97.5])
+    return float(lo), float(hi), values
+
+
+def plot_grid(points: list[GridPoint], law: ScalingLaw, floor: FloorEstimate):
+    """Loss against training tokens, one curve per model, with the fitted L(N, D) and the floor."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    colors = ("#9b59b6", "#4c9be8", "#6ab04c", "#e8884c", "#c0392b")
+    for name, color in zip(dict.fromkeys(p.name for p in points), colors):
+        pts = sorted((p.tokens, p.val_bits_per_char, p.non_embedding_params) for p in points if p.name == name)
+        ds = np.array([t for t, _, _ in pts])
+        ax.plot(ds, [v for _, v, _ in pts], "o", color=color, label=name.replace("course-", ""))
+        dd = np.geomspace(ds.min(), ds.max() * 30, 60)
+        ax.plot(dd, law(pts[0][2], dd), "-", color=color, alpha=0.6)
+    ax.axhline(floor.bits_per_char, color="k", ls="--", label=f"entropy floor {floor.bits_per_char:.3f}")
+    ax.axhline(law.E, color="#4c9be8", ls=":", label=f"fitted E = {law.E:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel("training tokens D")
+    ax.set_ylabel("held-out bits per character")
+    ax.set_title(f"L(N, D) = E + A·N^-{law.alpha:.2f} + B·D^-{law.beta:.2f}", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- published scores

@@ -1,6 +1,7 @@
 """Facts of the course world: prompts cut from held-out documents where the grammar fixes what
 comes next, so every prompt has one right answer (e.g. a weather report ends with the city it
-began with; step 2 of a recipe adds the first ingredient of its list).
+began with; step 2 of a recipe adds the first ingredient of its list; an email reply's quote repeats
+the order number of the message: six random digits that only copying can get).
 
 A model "gets" a fact when the answer is its greedy continuation: each answer token is the
 argmax given the prompt and the answer tokens before it (one forward pass, teacher-forced).
@@ -78,9 +79,16 @@ def _helpdesk_category(doc):
     return _cut(doc.text, CATEGORY_PROMPT.rstrip(), " " + doc.label, "helpdesk: category of a clear ticket")
 
 
+def _email_quote(doc):
+    if "My order " not in doc.text:  # only emails with an order number to copy
+        return None
+    number = doc.text.split("My order ", 1)[1].split(" ", 1)[0]
+    return _cut(doc.text, "My order", " " + number, "email: order number copied into the quote", last=True)
+
+
 FACT_MAKERS = {"weather": [_weather_city, _weather_advice], "recipe": [_recipe_step, _recipe_serve],
                "story": [_story_object], "review": [_review_verdict], "clinic": [_clinic_pronoun],
-               "helpdesk": [_helpdesk_category]}
+               "helpdesk": [_helpdesk_category], "email": [_email_quote]}
 
 
 def world_facts(n_per_kind: int = 20, seed: int = 2026, cfg: CorpusConfig = CorpusConfig()) -> list[Fact]:

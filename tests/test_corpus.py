@@ -120,6 +120,7 @@ def test_splits_are_disjoint_fixed_and_sized():
 
 def test_helpdesk_task_labels_prompts_and_bayes_accuracy():
     task = helpdesk_task({"train": 300, "val": 100, "test": 100})
+    assert {k: len(v) for k, v in task.items()} == {"train": 300, "val": 100, "test": 100}
     for k, docs in task.items():
         assert all(split_of(d.text) == k for d in docs)
         for d in docs:
@@ -158,3 +159,44 @@ def test_canaries_are_inserted_counted_and_enumerable():
     assert len(space) == canary_space_size(3) == 1000 and space[0] == "000" and space[-1] == "999"
     with pytest.raises(ValueError):
         insert_canaries(docs, repetitions=0)
+
+
+def test_an_email_reply_quotes_the_message_verbatim_and_the_quote_costs_nothing():
+    from course_utils.corpus.grammar import Replayer
+
+    for doc in generate("email", 50, seed=6):
+        head, quote = doc.text.split("\n> ")
+        body = head[head.index("\nHi ") + 1: head.index("\nReply from ")]
+        assert quote == body and len(quote) > 60
+        # replaying the derivation without the quote emits exactly the text before it, with the same log p:
+        # the quote adds no choice, so its information content is zero
+        g = Replayer(doc.choices, doc.text)
+        DOMAINS["email"](g, CorpusConfig())
+        assert g.pos == len(doc.text) and g.logprob == pytest.approx(doc.logprob, abs=1e-12)
+    # the quote is forced: a reply that misquotes one character is not a text of the world
+    doc = generate("email", 1, seed=9)[0]
+    i = doc.text.index("\n> ") + 6
+    wrong = doc.text[:i] + ("x" if doc.text[i] != "x" else "y") + doc.text[i + 1:]
+    assert len(derivations(doc.text, "email")) == 1 and derivations(wrong, "email") == []
+    f = floor_of(generate("email", 2000, seed=7), "domain")
+    assert 0.05 < f.bits_per_char < 0.3
+
+
+def test_the_bank_domain_is_held_out_of_the_mix_and_has_a_labelled_task():
+    from course_utils.corpus import BANK, HELD_OUT, INTENTS, bank_task
+
+    assert "bank" in HELD_OUT and "bank" in DOMAINS and "bank" not in CorpusConfig().domain_weights
+    assert not any(d.domain == "bank" for d in generate("mix", 3000, seed=8))
+    task = bank_task({"train": 2000, "val": 300, "test": 300})
+    assert {k: len(v) for k, v in task.items()} == {"train": 2000, "val": 300, "test": 300}
+    texts = {k: {d.text for d in v} for k, v in task.items()}
+    assert not (texts["train"] & texts["val"]) and not (texts["train"] & texts["test"])
+    assert [d.text for d in bank_task({"train": 50})["train"]] == [d.text for d in task["train"][:50]]  # fixed
+    for d in task["val"]:
+        assert d.label in INTENTS and d.mix_logprob == d.logprob  # not charged a mix choice: it is not in the mix
+        p = BANK.prompt_of(d)
+        assert d.text[len(p):].startswith(d.label + "\n")
+    acc = bayes_accuracy(task["test"])
+    assert 0.7 < acc < 0.95
+    f = floor_of(task["val"], "domain")
+    assert 0.05 < f.bits_per_char < 0.4

@@ -93,3 +93,18 @@ def test_repeated_segments_and_the_uniform_baseline():
     u = _uniform()
     assert base["induction"] == pytest.approx(heads.induction_score(u, P).item())
     assert all(0 < v < min(heads.THRESHOLDS.values()) for v in base.values())
+
+
+def test_the_census_finds_the_induction_head_of_the_positive_control():
+    """A model trained on a pure copy task must copy, and the census must see the head that does it;
+    the same census on the untrained model finds none (so it is not a threshold that anything passes)."""
+    from transformers import LlamaForCausalLM
+
+    model, hist = heads.induction_control(steps=400)
+    probe = heads.repeated_random_tokens(64, period=16, batch=16, bos=1, seed=99)  # fresh tokens
+    trained = heads.census(heads.head_scores(model, probe, 16))
+    first, second = heads.repeat_loss(model, probe, 16)
+    assert trained["induction"] >= 1 and second < 0.1 * first
+    torch.manual_seed(0)
+    untrained = heads.census(heads.head_scores(LlamaForCausalLM(model.config).eval(), probe, 16))
+    assert untrained["induction"] == 0

@@ -44,7 +44,9 @@ def test_fit_refuses_bad_input_with_a_message(n, loss):
 
 def test_param_counts_on_meta_match_catalog_and_formula():
     specs = [get_spec(n) for n in ("SmolLM2-135M", "Qwen2.5-0.5B", "Pythia-70M", "GPT-2")]
-    for row in scaling.param_check(specs):
+    rows = scaling.param_check(specs)
+    assert len(rows) == len(specs)
+    for row in rows:
         assert row["catalog"] == row["formula"] == row["torch (meta device)"], row
         assert 0 < row["embedding share"] < 1
 
@@ -66,7 +68,7 @@ def test_ladder_and_floor_from_a_manifest(tmp_path):
     points = scaling.ladder(path)
     assert [p.name for p in points] == ["m32", "m64"]  # smallest first
     assert points[0].non_embedding_params == 32000 - 100 * 32
-    assert points[1].train_flops == 6 * 64000 * 5000
+    assert points[1].train_flops == 6 * (64000 - 100 * 64) * 5000  # 6·N·D with the axis's N (non-embedding)
     floor = scaling.corpus_floor(path)
     assert floor.bits_per_char == 1.5 and floor.ci95 == (1.49, 1.51) and "manifest" in floor.source
     assert scaling.ladder(tmp_path / "missing.json") == []
@@ -91,3 +93,34 @@ def test_family_scores_carry_sources_and_grow_with_size():
     assert hs == sorted(hs) and len(hs) == 3
     fig = scaling.plot_family_scores(rows)
     assert len(fig.axes) == 3
+
+
+def test_the_size_and_data_law_recovers_known_constants_from_noisy_points():
+    import numpy as np
+
+    from course_utils.scaling import fit_scaling_law
+
+    rng = np.random.default_rng(0)
+    n = np.repeat([1e5, 1e6, 4e6, 1e7], 8)
+    d = np.tile(np.geomspace(3e5, 4e6, 8), 4)
+    true = 0.15 + 40 * n ** -0.5 + 300 * d ** -0.45
+    loss = true + rng.normal(0, 0.002, n.size)
+    law = fit_scaling_law(n, d, loss)
+    assert abs(law.E - 0.15) < 0.03 and abs(law.alpha - 0.5) < 0.15 and law.rmse < 0.004
+    # E is free: a law whose constant lies above the smallest loss of a short grid is not clamped
+    with pytest.raises(ValueError, match="at least 6"):
+        fit_scaling_law(n[:3], d[:3], loss[:3])
+
+
+def test_bootstrap_interval_contains_the_fit_on_all_points():
+    import numpy as np
+
+    from course_utils.scaling import GridPoint, bootstrap_E, fit_scaling_law
+
+    rng = np.random.default_rng(1)
+    pts = [GridPoint(f"m{i}", int(nn), int(dd), float(0.2 + 20 * nn ** -0.5 + 100 * dd ** -0.4 + rng.normal(0, 0.002)))
+           for i, nn in enumerate([1e5, 1e6, 1e7]) for dd in np.geomspace(1e5, 3e6, 6)]
+    lo, hi, values = bootstrap_E(pts, resamples=40)
+    full = fit_scaling_law([p.non_embedding_params for p in pts], [p.tokens for p in pts],
+                           [p.val_bits_per_char for p in pts])
+    assert lo <= full.E <= hi and len(values) >= 30 and hi - lo < 0.2

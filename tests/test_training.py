@@ -113,3 +113,77 @@ def test_threads_setting_is_restored_after_training():
     cfg = TrainConfig(steps=2, batch_size=2, block_size=8, eval_batches=1, threads=1)
     train(model, stream, None, cfg, callback=lambda h: seen.append(torch.get_num_threads()), progress=False)
     assert seen and set(seen) == {1} and torch.get_num_threads() == before
+
+
+def test_windows_start_anywhere_and_take_the_bos_token_like_a_prompt():
+    # documents of 10 tokens: <s>=1, then 8 body tokens, then </s>=2
+    docs = [[1] + list(range(10 + 10 * d, 18 + 10 * d)) + [2] for d in range(30)]
+    stream = torch.tensor([t for doc in docs for t in doc])
+    starts = torch.arange(0, len(stream), 10)
+    g = torch.Generator().manual_seed(0)
+    x, y = get_batch(stream, 256, 6, g, bos_id=1)
+    assert (x[:, 0] == 1).all()  # every window begins with <s> ...
+    assert torch.equal(y[:, :-1], x[:, 1:])
+    assert (x[:, 1] != 1).any() and ((y[:, 0] != 1) & (y[:, 0] % 10 != 0)).any()  # ... most of them mid-document
+    assert not ((x[:, 0] == 1) & (x[:, 1] == 1)).any()  # never <s> <s>
+    x, _ = get_batch(stream, 400, 6, torch.Generator().manual_seed(1), doc_starts=starts, doc_start_fraction=0.5)
+    at_start = (x[:, 0] == 1).float().mean()
+    assert 0.4 < at_start < 0.65  # half start at a document's <s>, plus the random windows that land there
+
+
+def test_wsd_schedule_is_constant_then_decays_and_a_short_run_is_a_fork_of_a_long_one():
+    from course_utils.training import decay_start
+
+    long, short = (TrainConfig(steps=n, lr=1e-3, warmup_steps=5, schedule="wsd", decay_fraction=0.2, min_lr_ratio=0.0)
+                   for n in (100, 50))
+    assert decay_start(long) == 80 and decay_start(short) == 40
+    assert [lr_at(s, long) for s in range(5, 80)] == [1e-3] * 75
+    assert [lr_at(s, short) for s in range(40)] == [lr_at(s, long) for s in range(40)]  # shared until the fork
+    decay = [lr_at(s, long) for s in range(80, 100)]
+    assert all(a > b for a, b in zip(decay, decay[1:])) and decay[-1] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_run_resumed_from_a_checkpoint_ends_with_the_same_weights(tmp_path):
+    from course_utils.training import Checkpoint
+
+    stream = torch.arange(60).repeat(8)
+    cfg = TrainConfig(steps=12, batch_size=2, block_size=8, lr=1e-2, warmup_steps=2, schedule="wsd",
+                      eval_every=1000, eval_batches=1)
+
+    def fresh():
+        torch.manual_seed(0)
+        return GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, intermediate_size=32))
+
+    straight = fresh()
+    train(straight, stream, None, cfg, progress=False)
+    saved = []
+    first = fresh()
+    train(first, stream, None, cfg, progress=False, stop_at=5, on_checkpoint=saved.append)
+    assert saved and saved[-1].step == 5
+    saved[-1].save(tmp_path / "c.pt")
+    resumed = fresh()  # a new process would start from fresh weights too
+    hist = train(resumed, stream, None, cfg, progress=False, resume=Checkpoint.load(tmp_path / "c.pt"))
+    assert hist.steps == list(range(1, 13)) and hist.tokens == 12 * 2 * 8
+    for p, q in zip(straight.parameters(), resumed.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_precision_auto_uses_bfloat16_only_where_it_is_faster(monkeypatch):
+    from course_utils import training
+
+    monkeypatch.setattr(training, "bfloat16_speedup", lambda: 0.05)  # an AVX2-only CPU
+    assert training.autocast_dtype_for("auto") is None
+    monkeypatch.setattr(training, "bfloat16_speedup", lambda: 3.0)  # AMX
+    assert training.autocast_dtype_for("auto") == torch.bfloat16
+    assert training.autocast_dtype_for("float32") is None and training.autocast_dtype_for("bfloat16") == torch.bfloat16
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
+
+
+def test_bfloat16_autocast_keeps_float32_master_weights_and_loss():
+    stream = torch.arange(40).repeat(6)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, intermediate_size=32))
+    cfg = TrainConfig(steps=2, batch_size=2, block_size=8, eval_every=1000, eval_batches=1, precision="bfloat16")
+    hist = train(model, stream, None, cfg, progress=False)
+    assert hist.precision == "bfloat16" and all(p.dtype == torch.float32 for p in model.parameters())
+    assert len(hist.train_loss) == 2 and all(math.isfinite(v) for v in hist.train_loss)

@@ -10,7 +10,7 @@ from course_utils.loading import load_model
 def test_facts_of_every_kind_come_from_the_test_split():
     facts = wf.world_facts(n_per_kind=5)
     kinds = {f.kind for f in facts}
-    assert len(kinds) == 8 and len(facts) == 40
+    assert len(kinds) == 9 and len(facts) == 45
     for f in facts:
         assert f.answer.startswith(" ") and not f.prompt.endswith(" ")
     assert wf.world_facts(n_per_kind=5) == facts  # deterministic
@@ -59,6 +59,7 @@ def test_scorer_counts_greedy_answers(tiny_llama_dir):
     r = wf.score_facts(oracle, facts, batch_size=5)  # batches of different lengths, right-padded
     assert all(x["correct"] and x["p_answer"] > 0.99 for x in r) and r[0]["greedy"] == facts[0].answer
     missed = wf.score_facts(wrong, facts)
+    assert len(r) == len(missed) == len(facts) == 18
     assert not any(x["correct"] for x in missed) and all(x["greedy"].endswith("…") for x in missed)
     table, rows = wf.compare(wrong, oracle, facts)
     assert sum(t["n"] for t in table) == len(facts) == len(rows)
@@ -67,3 +68,13 @@ def test_scorer_counts_greedy_answers(tiny_llama_dir):
     batched = wf.score_facts(lm, facts[:4])
     for a, b in zip(one_by_one, batched):  # padding changes nothing
         assert a["correct"] == b["correct"] and abs(a["p_answer"] - b["p_answer"]) < 1e-5
+
+
+def test_the_email_fact_is_a_number_only_copying_can_get():
+    facts = [f for f in wf.world_facts(n_per_kind=5) if f.kind.startswith("email")]
+    assert len(facts) == 5
+    for f in facts:
+        digits = f.answer.strip()
+        assert digits.isdigit() and len(digits) == 6
+        head, quote = f.prompt.split("\n> ")
+        assert f"My order {digits} " in head and quote.endswith("My order")  # it was said once, before the quote

@@ -17,8 +17,13 @@ NAMES = [m["name"] for m in MODELS]
 
 
 @pytest.fixture(scope="module")
-def val_docs():
-    return make_splits(build.SIZES)["val"]
+def splits():
+    return make_splits(build.SIZES)  # the build's splits (~10 s): made once for this module
+
+
+@pytest.fixture(scope="module")
+def val_docs(splits):
+    return splits["val"]
 
 
 def test_manifest_describes_a_ladder_with_aliases():
@@ -46,11 +51,11 @@ def test_safetensors_only_and_within_the_size_budget():
     assert sum(p.stat().st_size for p in shipped) <= 40 * 2**20
 
 
-def test_corpus_and_floor_in_the_manifest_are_what_the_generator_makes_today():
+def test_corpus_and_floor_in_the_manifest_are_what_the_generator_makes_today(splits):
     c = MANIFEST["corpus"]
     cfg = CorpusConfig()
     assert c["seed"] == cfg.seed
-    assert c["fingerprint"] == build.corpus_fingerprint(make_splits(build.SIZES, cfg=cfg))
+    assert c["fingerprint"] == build.corpus_fingerprint(splits)
     sample = generate("mix", c["floor_docs"], seed=cfg.seed + 1, cfg=cfg)
     assert c["floor_bits_per_char"]["mix"] == pytest.approx(floor_of(sample).bits_per_char, abs=1e-5)
     lo, hi = c["floor_ci95"]["mix"]
@@ -114,3 +119,28 @@ def test_docs_results_table_is_the_manifest():
 
     assert results_table(MANIFEST) in (REPO_ROOT / "docs" / "zoo.md").read_text(), \
         "docs/zoo.md is stale: run `python -m course_utils zoo report --write-docs`"
+
+
+def test_manifest_records_reading_anywhere_copying_the_held_out_domain_and_the_grid():
+    assert MANIFEST["corpus"]["config"]["held_out"] == ["bank"]
+    assert "bank" not in MANIFEST["corpus"]["config"]["weights"]
+    for m in MODELS:
+        mt, t = m["metrics"], m["training"]
+        assert mt["middle_reading"]["docs"] == build.PROBE_DOCS and mt["middle_reading"]["ratio"] > 0.5
+        assert mt["copying"]["mix"]["period"] == 48 and mt["copying"]["mix"]["ratio"] > 0
+        assert 0 <= mt["head_census"]["induction"] <= mt["head_census"]["heads"]
+        bank = mt["held_out_bank"]
+        assert bank["bits_per_char"] > bank["floor_bits_per_char"] > 0  # never seen in training, and no model beats the floor
+        grid = t["grid"]
+        assert len(grid) >= 8 and [p["tokens"] for p in grid] == sorted({p["tokens"] for p in grid})
+        assert grid[-1]["tokens"] == t["tokens"] and grid[-1]["val_bits_per_char"] < grid[0]["val_bits_per_char"]
+        assert t["precision"] in ("float32", "bfloat16") and 0 < t["flops_ratio"] < 1.5
+
+
+def test_reading_from_the_middle_of_the_small_default_remeasures(val_docs):
+    name = MANIFEST["aliases"]["course-slm"]
+    entry = next(m for m in MODELS if m["name"] == name)
+    model = AutoModelForCausalLM.from_pretrained(str(MODELS_DIR / name)).eval()
+    tok = AutoTokenizer.from_pretrained(str(MODELS_DIR / name))
+    got = evaluate.middle_reading(model, tok, val_docs[:build.PROBE_DOCS])
+    assert got["ratio"] == pytest.approx(entry["metrics"]["middle_reading"]["ratio"], rel=2e-3)

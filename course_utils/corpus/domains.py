@@ -1,4 +1,5 @@
-"""The six domain grammars of the course world.
+"""The domain grammars of the course world: six everyday domains, an email domain that quotes
+earlier text verbatim (copying is rewarded), and a held-out bank domain kept out of pretraining.
 
 Each domain is a function ``(g, cfg) -> None`` over a :class:`~course_utils.corpus.grammar.Gen`.
 Design rules that keep every text to exactly one derivation (checked by tests/test_corpus.py):
@@ -266,5 +267,106 @@ def clinic(g: Gen, cfg) -> None:
     g.emit(" ", patient, " will see ", obj, " again in ", g.pick(["one week", "two weeks", "a month"]), ".")
 
 
+# --- email threads (the copying domain) -------------------------------------------------------
+# A reply quotes the first message verbatim. The quote costs nothing under the generator (it is
+# fully determined by what came before), so a model's excess loss on it measures how well it copies.
+SUBJECTS = ["Quick question", "Order update", "Meeting", "Lost and found", "Invoice", "Follow-up"]
+EMAIL_LINES = ["order", "invoice", "meeting", "lost", "call"]
+ROOM_COLOURS = ["red", "blue", "green", "white", "black", "grey"]
+
+
+def _email_line(g: Gen, kind: str, say, number) -> None:
+    """One sentence of a message; ``say`` emits text and ``number`` digits, both remembered for the quote."""
+    if kind == "order":
+        say("My order ")
+        number(6)
+        say(" for ", a(g.pick(STORY_COLOURS)), " ", g.pick(PRODUCTS), " has not arrived yet.")
+    elif kind == "invoice":
+        say("Please send the invoice for ")
+        number(3)
+        say(" euros to our office in ", g.pick(CITIES), ".")
+    elif kind == "meeting":
+        say("The meeting moved to ", g.pick(DAYS), " at ", g.pick(["9", "10", "11", "14", "15", "16"]), ":",
+            g.pick(["00", "15", "30", "45"]), " in room ")
+        number(3)
+        say(".")
+    elif kind == "lost":
+        say("I left ", a(g.pick(ROOM_COLOURS)), " ", g.pick(STORY_OBJECTS), " near ", g.pick(STORY_PLACES), ".")
+    else:
+        say("Call me on extension ")
+        number(3)
+        say(" before ", g.pick(["noon", "five", "Friday"]), ".")
+
+
+def email(g: Gen, cfg) -> None:
+    sender = g.pick(NAMES)
+    receiver = g.pick([n for n in NAMES if n != sender])
+    g.emit("Email from ", sender, " to ", receiver, "\nSubject: ", g.pick(SUBJECTS), "\n")
+    body: list[str] = []
+
+    def say(*texts: str) -> None:
+        g.emit(*texts)
+        body.extend(texts)
+
+    def number(n: int) -> None:
+        body.append(g.digits(n, first_nonzero=True))  # digits() emits them
+
+    say("Hi ", receiver, ",")
+    left = list(EMAIL_LINES)
+    for i in range(4):  # two to four sentences, each kind at most once
+        kind = g.pick(left + ["end"] if i >= 2 else left)
+        if kind == "end":
+            break
+        left.remove(kind)
+        say(" ")
+        _email_line(g, kind, say, number)
+    say(" Best, ", sender, ".")
+    g.emit("\nReply from ", receiver, ": ", g.pick(["Thanks, I will check.", "Got it, all done.",
+                                                  "Sorry, I will fix it today.", "I am on it."]),
+           "\n> ", *body)
+
+
+# --- bank customer-service chats (held out: never in the pretraining mix) ---------------------
+BANK = {  # intent -> (evidence phrases, resolutions)
+    "card": (["I lost my card", "my card was declined", "my card is damaged", "the card PIN is blocked"],
+             ["Blocked the card and ordered a new one", "Reset the PIN"]),
+    "transfer": (["my transfer has not arrived", "I sent money to the wrong account",
+                  "a payment is pending", "I need to cancel a transfer"],
+                 ["Traced the transfer", "Recalled the payment"]),
+    "balance": (["my balance looks wrong", "I need a statement", "I cannot see my savings",
+                 "the app shows no balance"],
+                ["Sent a statement", "Explained the balance"]),
+    "loan": (["I want a loan", "my loan payment went up", "I want to repay my loan early",
+              "I need a mortgage offer"],
+             ["Booked a loan meeting", "Sent the loan terms"]),
+    "fraud": (["there is a charge I do not know", "someone used my account",
+               "I got a strange text from the bank", "money is missing"],
+              ["Opened a fraud case", "Refunded the charge"]),
+}
+INTENTS = list(BANK)
+
+
+def bank(g: Gen, cfg) -> None:
+    intent = g.pick(INTENTS)
+    g.label = intent
+    name = g.pick(NAMES)
+    g.emit("Bank chat with ", name, " ", g.pick(SURNAMES), ", account ending ")
+    g.digits(4)
+    g.emit("\nCustomer: Hi,")
+    clues = []
+    for i in range(3):  # as in helpdesk tickets: each clue from the true intent with probability clue_rate
+        src = g.pick(INTENTS, [cfg.bank_clue_rate if c == intent else
+                               (1 - cfg.bank_clue_rate) / (len(INTENTS) - 1) for c in INTENTS])
+        phrase = g.pick([p for p in BANK[src][0] if p not in clues])
+        clues.append(phrase)
+        g.emit(" ", ["First,", "Also,", "And"][i], " ", phrase, ".")
+    g.meta["clue_sources"] = [next(c for c in INTENTS if p in BANK[c][0]) for p in clues]
+    g.emit("\nAgent: Thank you, ", name, ". ", g.pick(["Let me check that.", "One moment, please.",
+                                                    "I can help with that."]),
+           "\nIntent: ", intent, "\nResolution: ", g.pick(BANK[intent][1]), ".")
+
+
 DOMAINS = {"story": story, "weather": weather, "recipe": recipe, "review": review,
-           "helpdesk": helpdesk, "clinic": clinic}
+           "helpdesk": helpdesk, "clinic": clinic, "email": email, "bank": bank}
+HELD_OUT = ("bank",)  # generated like the others, never part of the pretraining mix
+PRETRAINING_DOMAINS = tuple(d for d in DOMAINS if d not in HELD_OUT)

@@ -6,11 +6,12 @@ import math
 
 import torch
 
-from course_utils.corpus import CATEGORIES, Document, derivations, ticket_prompt
+from course_utils.corpus import HELPDESK, Document, LabelTask, derivations
 
 LN2 = math.log(2)
 SAMPLE_PROMPTS = {"story": "Once upon a time,", "weather": "Weather report for", "recipe": "Recipe:",
-                  "review": "Review of the", "helpdesk": "Ticket #", "clinic": "Clinic note,"}
+                  "review": "Review of the", "helpdesk": "Ticket #", "clinic": "Clinic note,",
+                  "email": "Email from"}
 
 
 @torch.no_grad()
@@ -26,7 +27,8 @@ def sequence_logprobs(model, seqs: list[list[int]], pad_id: int, batch_size: int
         for r, i in enumerate(idx):
             ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
             mask[r, :len(seqs[i])] = 1
-        logits = model(input_ids=ids, attention_mask=mask).logits.float()     # (B, T, V)
+        device = next(model.parameters()).device
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()  # (B, T, V)
         lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]  # (B, T-1)
         for r, i in enumerate(idx):
             out[i] = lp[r, :len(seqs[i]) - 1].tolist()
@@ -47,23 +49,63 @@ def by_domain(docs: list[Document], bits: list[float]) -> dict[str, float]:
     return {k: sum(bits[i] for i in ix) / sum(len(docs[i].text) for i in ix) for k, ix in groups.items()}
 
 
-def helpdesk_accuracy(model, tokenizer, tickets: list[Document]) -> float:
-    """Pick the category whose label (with its line end) is most likely after 'Category: '."""
+def label_scores(model, tokenizer, docs: list[Document], task: LabelTask = HELPDESK) -> list[dict[str, float]]:
+    """log p(label + line end | document up to the label prompt) for every label of ``task``."""
     seqs, spans = [], []
-    for d in tickets:
-        cands = [tokenizer(ticket_prompt(d) + c + "\n")["input_ids"] for c in CATEGORIES]
+    for d in docs:
+        cands = [tokenizer(task.prompt_of(d) + c + "\n")["input_ids"] for c in task.labels]
         k = 0  # shared prefix: the label's own tokens start after it
         while all(len(c) > k and c[k] == cands[0][k] for c in cands):
             k += 1
         seqs += cands
         spans += [k] * len(cands)
     lps = sequence_logprobs(model, seqs, tokenizer.pad_token_id)
-    n = len(CATEGORIES)
-    correct = 0
-    for j, d in enumerate(tickets):
-        scores = [sum(lps[j * n + c][spans[j * n + c] - 1:]) for c in range(n)]
-        correct += CATEGORIES[max(range(n), key=scores.__getitem__)] == d.label
-    return correct / len(tickets)
+    n = len(task.labels)
+    return [{c: sum(lps[j * n + i][spans[j * n + i] - 1:]) for i, c in enumerate(task.labels)}
+            for j in range(len(docs))]
+
+
+def task_accuracy(model, tokenizer, docs: list[Document], task: LabelTask = HELPDESK) -> float:
+    """Pick the label whose text (with its line end) is most likely after the task's prompt."""
+    scores = label_scores(model, tokenizer, docs, task)
+    return sum(max(s, key=s.get) == d.label for s, d in zip(scores, docs)) / len(docs)
+
+
+def helpdesk_accuracy(model, tokenizer, tickets: list[Document]) -> float:
+    """Accuracy on the helpdesk category task."""
+    return task_accuracy(model, tokenizer, tickets, HELPDESK)
+
+
+def middle_reading(model, tokenizer, docs: list[Document]) -> dict:
+    """Reading from the middle: bits of each document's second half read alone (as a prompt is, after
+    ``<s>``), against the bits of the same characters with the whole document before them."""
+    alone = after = 0.0
+    seqs = []
+    for d in docs:
+        enc = tokenizer(d.text, return_offsets_mapping=True)
+        ids, offsets = enc["input_ids"], enc["offset_mapping"]
+        k = len(ids) // 2
+        cut = offsets[k][0]
+        seqs.append((ids + [tokenizer.eos_token_id], k))
+        seqs.append((tokenizer(d.text[cut:])["input_ids"] + [tokenizer.eos_token_id], 1))
+    lps = sequence_logprobs(model, [s for s, _ in seqs], tokenizer.pad_token_id)
+    for j in range(0, len(seqs), 2):
+        after += -sum(lps[j][seqs[j][1] - 1:]) / LN2     # tokens k... of the whole document
+        alone += -sum(lps[j + 1]) / LN2                   # every token of the second half alone
+    return {"docs": len(docs), "ratio": round(alone / after, 4), "bits_alone": round(alone, 1),
+            "bits_in_context": round(after, 1)}
+
+
+@torch.no_grad()
+def copy_ratio(model, tokenizer, docs: list[Document], period: int = 48) -> dict:
+    """Loss on the second copy of a repeated ``period``-token segment of real text ÷ the first copy."""
+    from course_utils.heads import repeat_loss, repeated_segments
+
+    ids = [tokenizer(d.text, add_special_tokens=False)["input_ids"] for d in docs]
+    probe = repeated_segments(ids, period, tokenizer.bos_token_id)
+    first, second = repeat_loss(model, probe, period)
+    return {"segments": len(probe), "period": period, "first_nats": round(first, 4),
+            "second_nats": round(second, 4), "ratio": round(second / first, 4)}
 
 
 @torch.no_grad()
