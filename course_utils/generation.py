@@ -3,16 +3,22 @@
 Bad settings never reach ``model.generate``: an empty prompt is refused, a prompt longer than
 the context is truncated from the left, absurd ``max_new_tokens`` is capped, temperature 0
 means greedy; each adjustment is reported in ``GenerationResult.notes``.
+
+Seeded sampling draws from a ``torch.Generator`` of each call's own (:func:`with_own_generator`),
+never from torch's global one: the same seed gives the same text, a learner's own random state
+is left alone, and two generations in threads (the arena) never share a generator.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 
 from course_utils.errors import BadInputError
 from course_utils.measure import GenerationTiming, time_generation
+from course_utils.sampling import apply_temperature, top_k_filter, top_p_filter
 
 MAX_NEW_TOKENS_CAP = 512
 
@@ -116,13 +122,42 @@ def prepare_generation(lm, prompt: str, settings: GenerationSettings | None = No
     return PreparedGeneration(settings, ids, kwargs, notes)
 
 
+def seeded_sampler(settings: GenerationSettings, device, before=()):
+    """Temperature, top-k and top-p (course_utils.sampling), then one draw from a generator of
+    this call's own, seeded with ``settings.seed``. ``generate`` has no generator argument and
+    samples from torch's global one; with ``do_sample=False`` it takes the argmax, which is the
+    drawn token: it keeps score 0, every other token gets -inf. ``before``: logits processors to
+    run first."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    generator = torch.Generator(device=device).manual_seed(settings.seed)
+
+    class SampleWithOwnGenerator(LogitsProcessor):
+        def __call__(self, input_ids, scores):  # (batch, vocab), after generate's own processors
+            logits = top_p_filter(top_k_filter(apply_temperature(scores, settings.temperature),
+                                               settings.top_k), settings.top_p)
+            drawn = torch.multinomial(logits.softmax(-1), 1, generator=generator)  # (batch, 1)
+            return torch.full_like(scores, -math.inf).scatter(-1, drawn, 0.0)
+
+    return LogitsProcessorList([*before, SampleWithOwnGenerator()])
+
+
+def with_own_generator(generate_kwargs: dict, settings: GenerationSettings, device) -> dict:
+    """``generate_kwargs`` changed so that sampling draws from :func:`seeded_sampler`'s generator
+    instead of torch's global one (greedy decoding, temperature 0, draws nothing: unchanged)."""
+    if settings.temperature <= 0:
+        return generate_kwargs
+    return {**generate_kwargs, "do_sample": False, "temperature": None, "top_k": None, "top_p": None,
+            "logits_processor": seeded_sampler(settings, device, generate_kwargs.get("logits_processor") or ())}
+
+
 def generate(lm, prompt: str, settings: GenerationSettings | None = None, **overrides) -> GenerationResult:
     """Continue ``prompt`` with model ``lm`` (a ``LoadedModel``); keyword overrides change settings."""
     prep = prepare_generation(lm, prompt, settings, **overrides)
     model, tok, ids = lm.model, lm.tokenizer, prep.input_ids
     device = next(model.parameters()).device
     kwargs = {**prep.generate_kwargs, "attention_mask": prep.generate_kwargs["attention_mask"].to(device)}
-    torch.manual_seed(prep.settings.seed)
+    kwargs = with_own_generator(kwargs, prep.settings, device)  # torch's global random state stays as it was
     out, timing = time_generation(model, ids.to(device), prep.settings.max_new_tokens, **kwargs)
     text = tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
     return GenerationResult(prompt, text, timing, prep.notes)

@@ -52,37 +52,58 @@ def click(kc, model_id: str) -> None:
     kc.shell_channel.send(msg)
 
 
-def drain_updates(kc, model_id: str, seconds: float) -> list[dict]:
-    """Widget state updates the kernel sent for ``model_id`` within ``seconds``."""
-    found, end = [], time.time() + seconds
-    while time.time() < end:
+def wait_for_texts(kc, model_id: str, n: int, timeout: float = 60) -> list[str]:
+    """The values the kernel sent for output widget ``model_id``, read until ``n`` different ones came
+    (or ``timeout`` s passed): the test acts on what the kernel streamed, not after a fixed time."""
+    texts, end = [], time.time() + timeout
+    while len(set(texts)) < n and time.time() < end:
         try:
             m = kc.get_iopub_msg(timeout=0.05)
         except Exception:
             continue
         c = m["content"]
         if m["msg_type"] == "comm_msg" and c.get("comm_id") == model_id and c["data"].get("method") == "update":
-            found.append(c["data"]["state"])
-    return found
+            if "value" in c["data"]["state"]:
+                texts.append(c["data"]["state"]["value"])
+    return texts
+
+
+# Each token takes at least 5 ms (a logits processor that sleeps), so 500 tokens take 2.5 s or more
+# on any machine: however fast it is, generation is still going when the Stop click arrives.
+PACED_ARENA = """
+import time
+from transformers import LogitsProcessor, LogitsProcessorList
+import course_utils.widgets.arena as WA
+
+class AtLeast5msPerToken(LogitsProcessor):
+    def __call__(self, input_ids, scores):
+        time.sleep(0.005)
+        return scores
+
+class PacedArena(WA.Arena):
+    def side(self, i):  # the same model, generating at most one token per 5 ms, never ending before Stop
+        s = super().side(i)
+        return WA.LocalSide(s.lm, min_new_tokens=500,
+                            logits_processor=LogitsProcessorList([AtLeast5msPerToken()]))
+
+{name} = PacedArena(models=[], pair=({path!r}, {path!r}), prompt="The printer", max_new_tokens=500,
+                    schedule="together")
+{name}.side(0); {name}.side(1)  # load (once) before clicking
+"""
 
 
 def test_run_click_streams_and_stop_click_ends_generation_between_tokens(kernel, slow_model_dir):
-    ids = execute(kernel, f"""
-from course_utils.widgets.arena import Arena
-a = Arena(models=[], pair=({str(slow_model_dir)!r}, {str(slow_model_dir)!r}), prompt="The printer",
-          max_new_tokens=500, schedule="together")
-a.side(0); a.side(1)  # load (once) before clicking
+    ids = execute(kernel, PACED_ARENA.format(name="a", path=str(slow_model_dir)) + """
 print(a.run_button.model_id, a.stop_button.model_id, a.left.output.model_id)
 """).split()
     run_id, stop_id, output_id = ids[-3:]
     click(kernel, run_id)
-    updates = drain_updates(kernel, output_id, 1.5)  # the pump streams text while we wait
-    texts = [u["value"] for u in updates if "value" in u]
-    assert len(texts) >= 3, "the output widget should be updated several times while generating"
-    assert len(set(texts)) >= 3, "the text should grow"
-    click(kernel, stop_id)
-    drain_updates(kernel, output_id, 1.5)
+    texts = wait_for_texts(kernel, output_id, 3)  # the pump streams text while generation goes on
+    assert len(set(texts)) >= 3, f"the text should grow in several updates while generating: {texts}"
+    click(kernel, stop_id)  # at once: generation is still going (at least 2.5 s for 500 tokens)
     report = execute(kernel, """
+import asyncio
+await asyncio.wait_for(a._task, 30)  # the pump, on the kernel's event loop, handles the Stop and ends
 run = a.last_run
 print(run.running, all(r.stopped for r in run.results), [r.n_tokens for r in run.results],
       any(t.is_alive() for t in run.threads), a.run_button.disabled, a.stop_button.disabled)
@@ -90,15 +111,16 @@ print(run.running, all(r.stopped for r in run.results), [r.n_tokens for r in run
     running, stopped, *rest = report.split(maxsplit=2)
     assert running == "False" and stopped == "True", report
     counts = [int(x) for x in report[report.index("[") + 1: report.index("]")].split(",")]
-    assert all(0 < n < 500 for n in counts), report  # stopped early, after some tokens
+    assert len(counts) == 2 and all(0 < n < 500 for n in counts), report  # stopped early, after some tokens
     assert report.strip().endswith("False False True"), report  # threads ended, Run enabled, Stop off
 
 
 def test_kernel_stays_alive_after_bad_input(kernel, slow_model_dir):
-    out = execute(kernel, """
-a.prompt.value = ""
-a.run(wait=True)
-print(a.left.notes.value)
+    out = execute(kernel, f"""
+from course_utils.widgets.arena import Arena
+b = Arena(models=[], pair=({str(slow_model_dir)!r}, {str(slow_model_dir)!r}), prompt="", max_new_tokens=5)
+b.run(wait=True)
+print(b.left.notes.value)
 print(1 + 1)
 """)
     assert "The prompt is empty" in out and out.strip().endswith("2")

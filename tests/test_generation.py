@@ -1,4 +1,7 @@
+import threading
+
 import pytest
+import torch
 
 from course_utils import loading
 from course_utils.errors import BadInputError
@@ -19,7 +22,7 @@ def test_generates_the_requested_number_of_tokens(lm):
 def test_same_seed_same_text_and_greedy_is_deterministic(lm):
     a = generate(lm, "The weather", max_new_tokens=10, seed=3).text
     b = generate(lm, "The weather", max_new_tokens=10, seed=3).text
-    assert a == b
+    assert a == b and a  # same seed, same (non-empty) text
     g1 = generate(lm, "The weather", max_new_tokens=10, temperature=0, seed=1)
     g2 = generate(lm, "The weather", max_new_tokens=10, temperature=0, seed=2)
     assert g1.text == g2.text and any("greedy" in n for n in g1.notes)
@@ -55,3 +58,40 @@ def test_absurd_settings_get_a_clear_message(lm, bad, message):
 def test_non_ascii_and_emoji_prompts_work(lm):
     r = generate(lm, "Café ☕ 日本語 🙂", max_new_tokens=5, temperature=0)
     assert isinstance(r.text, str) and r.timing.n_prompt_tokens > 5
+
+
+SAMPLED = dict(max_new_tokens=16, temperature=1.0, top_k=0, top_p=1.0)  # every token can be drawn
+
+
+def test_seeded_sampling_leaves_the_global_random_state_alone(lm):
+    """A click on QuickGenerate must not reset the learner's own random numbers."""
+    torch.manual_seed(123)  # the learner's own random state
+    before = torch.get_rng_state()
+    first = generate(lm, "The printer", seed=5, **SAMPLED)
+    assert torch.equal(torch.get_rng_state(), before)
+    again = generate(lm, "The printer", seed=5, **SAMPLED)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert first.text == again.text and first.timing.n_new_tokens > 0
+
+
+def test_different_seeds_give_different_samples(lm):
+    texts = [generate(lm, "The printer", seed=seed, **SAMPLED).text for seed in range(4)]
+    assert all(texts) and len(set(texts)) == 4  # the seed picks the sample: not one fixed text
+    assert generate(lm, "The printer", seed=2, **SAMPLED).text == texts[2]
+
+
+def test_two_generations_in_threads_each_repeat_their_own_seed(lm):
+    """Each call has a generator of its own: running two at once changes neither one's text."""
+    alone = {seed: generate(lm, "The weather", seed=seed, **SAMPLED).text for seed in (1, 2)}
+    together, start = {}, threading.Barrier(2)
+
+    def work(seed):
+        start.wait()
+        together[seed] = generate(lm, "The weather", seed=seed, **SAMPLED).text
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert together == alone and alone[1] != alone[2]

@@ -1,5 +1,8 @@
 """Widget logic, driven as a learner would: set values, click buttons."""
 
+import html
+from pathlib import Path
+
 import pytest
 
 from course_utils import loading
@@ -18,9 +21,25 @@ def test_generate_button_shows_text_and_speed(box):
     box.button.click()
     r = box.last
     assert r is not None and 1 <= r.timing.n_new_tokens <= 6
-    assert "tokens/s" in box.result.value and "<b>The printer</b>" in box.result.value
-    assert "greedy" in box.result.value  # the note about temperature 0
+    shown = box.result.value  # this run's own text, model, token count and speed, not just the labels
+    assert f"<b>The printer</b><span style='color:#1a5fb4'>{html.escape(r.text)}</span>" in shown
+    assert f"{html.escape(Path(box.model.value).name)} · {r.timing.n_new_tokens} new tokens" in shown
+    assert f"{r.timing.tokens_per_s:.1f} tokens/s" in shown
+    assert "greedy" in shown  # the note about temperature 0
     assert not box.button.disabled
+
+
+def test_a_click_leaves_the_learners_random_state_alone(box):
+    import torch
+
+    box.max_new_tokens.value, box.temperature.value = 8, 1.0
+    box.button.click()  # loads the model first: only the generation itself is watched below
+    first = box.last.text
+    torch.manual_seed(7)  # the learner's own random numbers
+    before = torch.get_rng_state()
+    box.button.click()
+    assert torch.equal(torch.get_rng_state(), before)
+    assert box.last.text == first and first  # the widget's seed: the same sample again
 
 
 def test_switching_models_reuses_loaded_ones(box, monkeypatch):
@@ -36,6 +55,18 @@ def test_switching_models_reuses_loaded_ones(box, monkeypatch):
         box.model.value = option
         box.button.click()
     assert len(calls) == 2  # each model loaded once, then served from the cache
+
+
+def test_quick_generate_loads_in_the_dtype_it_is_given(tiny_llama_dir):
+    """With the pair's dtype, the widget reuses the models load_pair loaded instead of loading copies."""
+    import torch
+
+    loaded = loading.load_model(str(tiny_llama_dir), dtype="bfloat16")
+    box = QuickGenerate([str(tiny_llama_dir)], prompt="The printer", max_new_tokens=2, dtype="bfloat16")
+    box.button.click()
+    assert box.last is not None
+    assert loading.cached_models() == [loaded.info.name]  # no float32 copy next to it
+    assert next(loaded.model.parameters()).dtype == torch.bfloat16
 
 
 def test_empty_prompt_shows_a_message_not_a_traceback(box):
