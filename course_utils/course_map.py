@@ -29,9 +29,9 @@ class Lesson:
 LESSONS = [
     Lesson(0, "start_here", "Start here", 15, "any (offline)",
            "how to run the course here and which models this machine gets"),
-    Lesson(1, "next_token_prediction", "Next-token prediction", 45, "any (offline)",
+    Lesson(1, "next_token_prediction", "Next-token prediction", 50, "any (offline)",
            "an LM is a distribution over next tokens; loss, perplexity, bits/char, the entropy floor"),
-    Lesson(2, "tokenization", "Tokenization", 40, "any (offline)",
+    Lesson(2, "tokenization", "Tokenization", 50, "any (offline)",
            "characters vs words vs BPE; vocabulary size vs parameters; tokens are cost"),
     Lesson(3, "self_attention", "Self-attention", 50, "any (offline)",
            "queries, keys, values; the causal mask; heads; why position matters"),
@@ -39,7 +39,7 @@ LESSONS = [
            "a GPT is a stack of simple blocks; we rebuild one and train one"),
     Lesson(5, "scale", "Scale", 45, "any; more RAM shows bigger real configs",
            "parameters, memory, FLOPs and scaling laws, fitted on the course models"),
-    Lesson(6, "arena", "The arena", 45, "any; a GPU or the hub for real large models",
+    Lesson(6, "arena", "The arena", 35, "any; a GPU or the hub for real large models",
            "what changes between a small and a large model, measured side by side"),
     Lesson(7, "inside_the_models", "Inside the models", 45, "any (offline)",
            "where answers form; head types; how tokenizers differ"),
@@ -54,6 +54,11 @@ LESSONS = [
     Lesson(12, "choosing_a_model", "Choosing a model", 30, "any (offline)",
            "how to decide, with a scorecard of common claims and the evidence"),
 ]
+
+
+def available_lessons() -> list[Lesson]:
+    """The lessons whose notebook exists in this checkout (the others are in preparation)."""
+    return [lesson for lesson in LESSONS if lesson.available]
 
 
 def course_map_markdown() -> str:

@@ -56,7 +56,9 @@ def test_binder_pins_match_requirements():
 def test_notebooks_have_no_saved_errors_or_widget_state():
     import json
 
-    for nb_path in list((REPO / "notebooks").glob("*.ipynb")) + list((REPO / "solutions").glob("*.ipynb")):
+    paths = list((REPO / "notebooks").glob("*.ipynb")) + list((REPO / "solutions").glob("*.ipynb"))
+    assert paths  # there are notebooks to check
+    for nb_path in paths:
         nb = json.loads(nb_path.read_text())
         assert "widgets" not in nb.get("metadata", {}), nb_path
         for cell in nb["cells"]:
@@ -67,6 +69,21 @@ def test_notebooks_have_no_saved_errors_or_widget_state():
 def test_every_notebook_is_on_the_course_map_and_solutions_match_lessons():
     on_map = {l.notebook for l in LESSONS}
     notebooks = {p.relative_to(REPO).as_posix() for p in (REPO / "notebooks").glob("*.ipynb")}
-    assert notebooks <= on_map, notebooks - on_map
+    assert notebooks and notebooks <= on_map, notebooks - on_map
     for sol in (REPO / "solutions").glob("*.ipynb"):
         assert f"notebooks/{sol.name}" in notebooks, f"{sol.name} has no lesson notebook"
+
+
+def test_each_lessons_header_time_is_the_course_maps():
+    import json
+
+    from course_utils.course_map import available_lessons
+
+    lessons = available_lessons()
+    assert lessons
+    for lesson in lessons:
+        nb = json.loads((REPO / lesson.notebook).read_text())
+        header = "".join(nb["cells"][0]["source"])
+        found = re.search(r"\(≈ (\d+) minutes\)", header)
+        assert found, f"{lesson.notebook}: no '(≈ N minutes)' in its first cell"
+        assert int(found.group(1)) == lesson.minutes, f"{lesson.notebook} says {found.group(1)} min, the map {lesson.minutes}"
