@@ -166,6 +166,15 @@ def grid(manifest_path: Path | None = None) -> list[GridPoint]:
     return out
 
 
+def tail_points(points: list[GridPoint], share: float = 0.5) -> list[GridPoint]:
+    """The last ``share`` of each model's budgets: past the fast early drop, where no power law holds."""
+    out = []
+    for name in dict.fromkeys(p.name for p in points):
+        curve = sorted((p for p in points if p.name == name), key=lambda p: p.tokens)
+        out += curve[int(len(curve) * (1 - share)):]
+    return out
+
+
 @dataclass(frozen=True)
 class ScalingLaw:
     """L(N, D) = E + A·N^(-alpha) + B·D^(-beta) (Hoffmann et al. 2022), fitted in loss space."""
@@ -266,6 +275,19 @@ def family_scores(families=("SmolLM2", "Qwen2.5", "Pythia")) -> list[dict]:
                 rows.append({"family": spec.family, "model": spec.name, "params": spec.params,
                              "benchmark": bench, "score": score.value, "source": score.source})
     return rows
+
+
+def points_per_tenfold(rows: list[dict]) -> list[dict]:
+    """Per family and benchmark (rows from :func:`family_scores`): the smallest and the largest model's
+    score, and the points gained per tenfold increase in parameters between them."""
+    out = []
+    for family in dict.fromkeys(r["family"] for r in rows):
+        for bench in dict.fromkeys(r["benchmark"] for r in rows if r["family"] == family):
+            pts = sorted((r["params"], r["score"]) for r in rows if r["family"] == family and r["benchmark"] == bench)
+            (n0, s0), (n1, s1) = pts[0], pts[-1]
+            out.append({"family": family, "benchmark": bench, "smallest": s0, "largest": s1,
+                        "points per tenfold": (s1 - s0) / math.log10(n1 / n0)})
+    return out
 
 
 # ----------------------------------------------------------------------------- plots

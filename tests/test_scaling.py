@@ -124,3 +124,13 @@ def test_bootstrap_interval_contains_the_fit_on_all_points():
     full = fit_scaling_law([p.non_embedding_params for p in pts], [p.tokens for p in pts],
                            [p.val_bits_per_char for p in pts])
     assert lo <= full.E <= hi and len(values) >= 30 and hi - lo < 0.2
+
+
+def test_tail_points_keep_the_last_half_of_each_curve_and_tenfold_gains_are_per_benchmark():
+    from course_utils.scaling import GridPoint, points_per_tenfold, tail_points
+
+    pts = [GridPoint(n, 10, d, 1.0 / d) for n in ("a", "b") for d in (8, 1, 4, 2)]
+    assert [(p.name, p.tokens) for p in tail_points(pts)] == [("a", 4), ("a", 8), ("b", 4), ("b", 8)]
+    rows = [{"family": "F", "benchmark": "X", "params": n, "score": s} for n, s in ((1e8, 30.0), (1e10, 50.0), (1e9, 45.0))]
+    (gain,) = points_per_tenfold(rows)
+    assert (gain["smallest"], gain["largest"]) == (30.0, 50.0) and gain["points per tenfold"] == pytest.approx(10.0)

@@ -190,6 +190,20 @@ def review(g: Gen, cfg) -> None:
 
 
 # --- IT helpdesk tickets (the labelled task) --------------------------------------------------
+def noisy_clues(g: Gen, evidence: dict, label: str, rate: float, openers: tuple[str, ...]) -> None:
+    """One sentence per opener, each a clue phrase: from the true ``label`` with probability ``rate``,
+    from any other label otherwise, so the label is uncertain and the evidence must be combined.
+    Records the source label of each clue in ``g.meta["clue_sources"]`` (for the exact posterior)."""
+    labels = list(evidence)
+    clues = []
+    for opener in openers:
+        src = g.pick(labels, [rate if c == label else (1 - rate) / (len(labels) - 1) for c in labels])
+        phrase = g.pick([p for p in evidence[src][0] if p not in clues])
+        clues.append(phrase)
+        g.emit(" ", opener, " ", phrase, ".")
+    g.meta["clue_sources"] = [next(c for c in labels if p in evidence[c][0]) for p in clues]
+
+
 HELPDESK = {  # category -> (evidence phrases, resolutions)
     "password": (["I forgot my password", "my account is locked", "the login page rejects me",
                   "my password expired"],
@@ -223,16 +237,7 @@ def helpdesk(g: Gen, cfg) -> None:
     g.emit(g.pick("012345"))
     g.digits(1)
     g.emit(", priority ", g.pick(["low", "medium", "high"], [2, 2, 1]), "\nMessage: Hello,")
-    # three clues; each comes from the true category with probability cfg.helpdesk_clue_rate,
-    # otherwise from another category, so the label is uncertain and evidence must be combined
-    clues = []
-    for i in range(3):
-        src = g.pick(CATEGORIES, [cfg.helpdesk_clue_rate if c == cat else
-                                  (1 - cfg.helpdesk_clue_rate) / (len(CATEGORIES) - 1) for c in CATEGORIES])
-        phrase = g.pick([p for p in HELPDESK[src][0] if p not in clues])
-        clues.append(phrase)
-        g.emit(" ", ["Today", "Also,", "And"][i], " ", phrase, ".")
-    g.meta["clue_sources"] = [next(c for c in CATEGORIES if p in HELPDESK[c][0]) for p in clues]
+    noisy_clues(g, HELPDESK, cat, cfg.helpdesk_clue_rate, ("Today", "Also,", "And"))
     g.emit(" Thanks, ", name, ".\nCategory: ", cat, "\nResolution: ", g.pick(HELPDESK[cat][1]), ".")
 
 
@@ -353,14 +358,7 @@ def bank(g: Gen, cfg) -> None:
     g.emit("Bank chat with ", name, " ", g.pick(SURNAMES), ", account ending ")
     g.digits(4)
     g.emit("\nCustomer: Hi,")
-    clues = []
-    for i in range(3):  # as in helpdesk tickets: each clue from the true intent with probability clue_rate
-        src = g.pick(INTENTS, [cfg.bank_clue_rate if c == intent else
-                               (1 - cfg.bank_clue_rate) / (len(INTENTS) - 1) for c in INTENTS])
-        phrase = g.pick([p for p in BANK[src][0] if p not in clues])
-        clues.append(phrase)
-        g.emit(" ", ["First,", "Also,", "And"][i], " ", phrase, ".")
-    g.meta["clue_sources"] = [next(c for c in INTENTS if p in BANK[c][0]) for p in clues]
+    noisy_clues(g, BANK, intent, cfg.bank_clue_rate, ("First,", "Also,", "And"))
     g.emit("\nAgent: Thank you, ", name, ". ", g.pick(["Let me check that.", "One moment, please.",
                                                     "I can help with that."]),
            "\nIntent: ", intent, "\nResolution: ", g.pick(BANK[intent][1]), ".")
