@@ -1,7 +1,20 @@
 """course_utils: the tested helpers behind the *Small vs Large Language Models* notebooks.
 
-One concept per module: ``env`` (this machine), ``registry`` (the model catalog),
-``loading`` (safe loading), ``measure`` (parameters, memory, FLOPs, timing, perplexity).
+One concept per module. Which lesson uses which (``LESSON_MODULES``, checked against the notebooks' imports):
+
+- the machine and the models: ``env`` (this machine), ``doctor``, ``catalog`` (the model catalog), ``sizing``
+  (memory a model needs), ``tiers`` (the pair a machine runs), ``loading`` (safe loading, the model cache),
+  ``errors``, ``course_map``;
+- the course world: ``corpus`` (generated domains with exact log-probabilities), ``world_facts``;
+- lessons 01–04: ``ngram``, ``bigram``, ``sampling``, ``bpe``, ``nn`` (the from-scratch GPT), ``training`` (the one
+  training loop), ``measure``, ``tables``;
+- lessons 05–07: ``scaling``, ``generation``, ``arena``, ``tokenizer_diff``, ``heads``, ``lens``;
+- lesson 08: ``lora``, ``finetune``, ``finetune_results``, ``training_memory``;
+- widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
+  ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``;
+- behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena),
+  ``streaming`` (the token streamer), ``zoo`` (builds the course models), ``exercises`` and ``hints``
+  (the exercise pipeline), ``checks`` (exercise checks).
 """
 
 import os
@@ -12,3 +25,48 @@ __version__ = "0.1.0"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # The shipped course models; COURSE_MODELS_DIR points elsewhere (e.g. a class's shared copy).
 MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
+
+# module -> the lessons whose notebook or solution imports it (tests/test_project.py keeps this true)
+LESSON_MODULES: dict[str, tuple[int, ...]] = {
+    "env": (5, 6, 7, 8),
+    "doctor": (0,),
+    "catalog": (1, 2, 3, 4, 5, 8),
+    "sizing": (5,),
+    "tiers": (0, 6),
+    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8),
+    "course_map": (0,),
+    "corpus": (1, 2, 4, 7, 8),
+    "world_facts": (7,),
+    "ngram": (1,),
+    "bigram": (1,),
+    "sampling": (1, 2),
+    "bpe": (2,),
+    "nn": (3, 4),
+    "training": (1, 2, 4),
+    "measure": (1, 2, 5),
+    "tables": (5, 7, 8),
+    "scaling": (5,),
+    "generation": (0, 6),
+    "arena": (6,),
+    "tokenizer_diff": (6, 7),
+    "heads": (3, 7),
+    "lens": (7,),
+    "lora": (8,),
+    "finetune": (8,),
+    "finetune_results": (8,),
+    "training_memory": (8,),
+    "widgets": (0,),
+    "widgets.sampling_explorer": (1,),
+    "widgets.tokenizer_explorer": (2,),
+    "widgets.attention_explorer": (3,),
+    "widgets.loss_plot": (4, 8),
+    "widgets.memory_calculator": (5,),
+    "widgets.arena": (6,),
+    "remote": (),
+    "streaming": (),
+    "zoo": (),
+    "exercises": (),
+    "hints": (),
+    "checks": (),
+}

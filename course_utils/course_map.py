@@ -29,10 +29,10 @@ class Lesson:
 LESSONS = [
     Lesson(0, "start_here", "Start here", 15, "any (offline)",
            "how to run the course here and which models this machine gets"),
-    Lesson(1, "next_token_prediction", "Next-token prediction", 50, "any (offline)",
+    Lesson(1, "next_token_prediction", "Next-token prediction", 55, "any (offline)",
            "an LM is a distribution over next tokens; loss, perplexity, bits/char, the entropy floor"),
-    Lesson(2, "tokenization", "Tokenization", 50, "any (offline)",
-           "characters vs words vs BPE; vocabulary size vs parameters; tokens are cost"),
+    Lesson(2, "tokenization", "Tokenization", 60, "any (offline)",
+           "characters vs words vs BPE; special tokens; vocabulary size vs parameters; tokens are cost"),
     Lesson(3, "self_attention", "Self-attention", 50, "any (offline)",
            "queries, keys, values; the causal mask; heads; why position matters"),
     Lesson(4, "tiny_gpt", "A tiny GPT", 60, "any (offline)",

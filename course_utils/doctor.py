@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass, field
 
 from course_utils.env import MachineInfo, human_bytes, machine_info
-from course_utils.registry import catalog, course_aliases, pick_pair
+from course_utils.catalog import catalog, course_aliases
+from course_utils.tiers import pick_pair
 
 REQUIRED = ("torch", "transformers", "safetensors", "tokenizers", "ipywidgets", "matplotlib", "psutil", "tqdm")
 OPTIONAL = {"jupyterlab": "the JupyterLab interface", "nbval": "the notebook tests",

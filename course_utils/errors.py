@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from course_utils.registry import UnknownModelError
-
 
 class CourseError(Exception):
     """Base of the course's own errors: shown in notebooks as one readable line."""
+
+
+class UnknownModelError(CourseError, ValueError):
+    """A model name that is not in the catalog (the message lists close names)."""
 
 
 class ModelTooLargeError(CourseError):
@@ -29,9 +31,6 @@ class CourseModelsMissingError(CourseError):
     pass
 
 
-FRIENDLY = (CourseError, UnknownModelError)
-
-
 def show_friendly_errors(ipython=None) -> bool:
     """In IPython/Jupyter, show course errors as one readable line instead of a traceback.
 
@@ -50,5 +49,5 @@ def show_friendly_errors(ipython=None) -> bool:
         print(f"⚠ {etype.__name__}: {value}")
         return None
 
-    ipython.set_custom_exc(FRIENDLY, handler)
+    ipython.set_custom_exc((CourseError,), handler)
     return True

@@ -10,6 +10,7 @@ tokens carry no grammar, so a head can only score by its mechanism:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -26,20 +27,36 @@ def repeated_random_tokens(vocab_size: int, period: int = 40, batch: int = 8, bo
     return torch.cat([start, r, r], dim=1)
 
 
+@contextmanager
+def eager_attention(model):
+    """Temporarily switch a transformers model to eager attention, the one that can return its weights
+    (SDPA and FlashAttention never build the (T, T) matrix)."""
+    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    switch = impl not in (None, "eager") and hasattr(model, "set_attn_implementation")
+    if switch:
+        model.set_attn_implementation("eager")
+    try:
+        yield model
+    finally:
+        if switch:
+            model.set_attn_implementation(impl)
+
+
 @torch.no_grad()
 def attention_patterns(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
-    """Attention weights of every layer, each (B, H, T, T); uses the eager attention for one call."""
-    previous = model.config._attn_implementation
-    model.set_attn_implementation("eager")
-    try:
-        out = model(input_ids=input_ids, output_attentions=True)
-    finally:
-        model.set_attn_implementation(previous)
-    return [a.float() for a in out.attentions]
+    """Attention weights of every layer of a transformers causal LM: a list of (B, H, T, T), float32 on the CPU."""
+    with eager_attention(model):
+        out = model(input_ids=input_ids.to(model.device), output_attentions=True)
+    if not out.attentions:
+        raise RuntimeError(f"{type(model).__name__} did not return attention weights")
+    return [a.float().cpu() for a in out.attentions]
 
 
-def previous_token_score(pattern: torch.Tensor, start: int = 2) -> torch.Tensor:
-    """Mean attention from t to t-1 over positions t >= start: (..., H, T, T) -> (..., H)."""
+PREVIOUS_TOKEN_START = 2  # position 1's previous token is <s>, where resting ("sink") heads look anyway
+
+
+def previous_token_score(pattern: torch.Tensor, start: int = PREVIOUS_TOKEN_START) -> torch.Tensor:
+    """Mean attention from t to t-1 over positions t = 2 … T-1: (..., H, T, T) -> (..., H)."""
     T = pattern.shape[-1]
     t = torch.arange(start, T)
     return pattern[..., t, t - 1].mean(-1)

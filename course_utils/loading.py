@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -24,8 +26,9 @@ from course_utils.env import check_hub, human_bytes, machine_info
 from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError,
                                  ModelTooLargeError, OfflineError)
 from course_utils.measure import count_parameters, dtype_bytes, model_memory_bytes
-from course_utils.registry import (ModelSpec, PairChoice, course_aliases, default_dtype, estimate_memory_bytes,
-                                   get_spec, models_that_fit)
+from course_utils.catalog import ModelSpec, course_aliases, get_spec
+from course_utils.sizing import default_dtype, estimate_memory_bytes
+from course_utils.tiers import PairChoice, models_that_fit
 
 RANDOM_WEIGHTS_LABEL = "random weights: speed and memory are real, the text is not"
 DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
@@ -66,14 +69,44 @@ class LoadedModel:
         return f"LoadedModel({self.info.summary()})"
 
 
+# ----------------------------------------------------------------------------- the per-process cache
+
 _CACHE: dict[tuple, LoadedModel] = {}
+_TOKENIZER_CACHES: list[weakref.WeakKeyDictionary] = []
+
+
+def _cached(key: tuple, load: Callable[[], LoadedModel | None]) -> LoadedModel | None:
+    """The model cached under ``key``, or ``load()`` timed (``info.load_seconds``) and cached
+    (a ``load`` that finds nothing returns None, and nothing is cached)."""
+    if key not in _CACHE:
+        start = time.perf_counter()
+        lm = load()
+        if lm is None:
+            return None
+        lm.info.load_seconds = time.perf_counter() - start
+        _CACHE[key] = lm
+    return _CACHE[key]
+
+
+def per_tokenizer_cache() -> weakref.WeakKeyDictionary:
+    """A cache keyed by tokenizer (e.g. its decoded vocabulary) that ``clear_cache`` empties too.
+
+    Keys are held weakly: a tokenizer nobody uses any more leaves the cache by itself.
+    """
+    cache = weakref.WeakKeyDictionary()
+    _TOKENIZER_CACHES.append(cache)
+    return cache
 
 
 def clear_cache() -> None:
+    """Forget every loaded model and every per-tokenizer cache (frees their memory once unused)."""
     _CACHE.clear()
+    for cache in _TOKENIZER_CACHES:
+        cache.clear()
 
 
 def cached_models() -> list[str]:
+    """Names of the models loaded in this process, each once."""
     return [lm.info.name for lm in _CACHE.values()]
 
 
@@ -184,9 +217,19 @@ def _course_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def _offline_stand_in(spec: ModelSpec) -> ModelSpec:
+def _offline_stand_in(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel:
+    """The course model of ``spec``'s role, cached under its own name (so it is never loaded twice).
+
+    What is returned is a view of that cached model whose info says it stands in, and why.
+    """
     alias = "course-slm" if spec.params < SMALL_ROLE_MAX_PARAMS else "course-llm"
-    return _course_spec(get_spec(course_aliases().get(alias, alias)))
+    stand_in = _course_spec(get_spec(course_aliases().get(alias, alias)))
+    note = (f"Offline ({check_hub().reason}): {spec.name} is not cached here, so the course model "
+            f"{stand_in.name} stands in for it.")
+    print(note)
+    lm = _load_course_model(stand_in, dtype if dtype != torch.float16 else torch.float32, device)
+    info = replace(lm.info, source="offline fallback", note=note)
+    return LoadedModel(lm.model, lm.tokenizer, info, stand_in)
 
 
 def load_model(name: str, *, device: str | None = None, dtype=None, from_config: bool = False,
@@ -206,24 +249,32 @@ def load_model(name: str, *, device: str | None = None, dtype=None, from_config:
 
     spec = get_spec(name)
     torch_dtype = resolve_dtype(dtype, device, spec)
-    key = (spec.name, device, torch_dtype, from_config)
-    if key in _CACHE:
-        return _CACHE[key]
+    if spec.is_course_model and not from_config:
+        return _load_course_model(spec, torch_dtype, device)
 
-    start = time.perf_counter()
-    if from_config:
+    def load():  # the memory guard runs only when something new is loaded
         memory_guard(spec, torch_dtype, device, context, available_bytes)
-        lm = _build_from_config(spec, torch_dtype, device)
-    elif spec.is_course_model:
-        _course_spec(spec)
-        model, tok = _from_pretrained(str(spec.path), torch_dtype, device)
-        lm = _wrap(spec.name, model, tok, "course model", str(spec.path), spec)
-    else:
-        memory_guard(spec, torch_dtype, device, context, available_bytes)
-        lm = _load_hub(spec, torch_dtype, device, fallback, context)
-    lm.info.load_seconds = time.perf_counter() - start
-    _CACHE[key] = lm
-    return lm
+        return _build_from_config(spec, torch_dtype, device) if from_config else _load_hub(spec, torch_dtype, device)
+
+    lm = _cached((spec.name, device, torch_dtype, from_config), load)
+    if lm is not None:
+        return lm
+    if not fallback:
+        hub = check_hub()
+        raise OfflineError(f"{spec.name} is not cached on this machine and the hub is not reachable "
+                           f"({hub.reason}). Use a course model (course-slm, course-llm), "
+                           "from_config=True for speed and memory, or connect and retry.")
+    return _offline_stand_in(spec, torch_dtype, device)
+
+
+def _load_course_model(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel:
+    _course_spec(spec)
+
+    def load():
+        model, tok = _from_pretrained(str(spec.path), dtype, device)
+        return _wrap(spec.name, model, tok, "course model", str(spec.path), spec)
+
+    return _cached((spec.name, device, dtype, False), load)
 
 
 def load_pair(pair: PairChoice, *, device: str | None = None, from_config: bool = False, context: int = 1024,
@@ -232,7 +283,7 @@ def load_pair(pair: PairChoice, *, device: str | None = None, from_config: bool 
     CPU), so the memory guard checks the same need that chose the pair.
 
     ``available_bytes`` (to pretend a machine) is for both: the large model gets what the small
-    one leaves, by the registry's estimate.
+    one leaves, by ``sizing.estimate_memory_bytes``.
     """
     kwargs = dict(device=device, dtype=pair.load_dtype, from_config=from_config, context=context)
     small = load_model(pair.small, available_bytes=available_bytes, **kwargs)
@@ -268,15 +319,16 @@ def _load_local_folder(path: Path, device: str, dtype) -> LoadedModel:
     if weights * 2 > available * 0.9:  # weights may double when upcast from 16-bit
         raise ModelTooLargeError(f"{path} holds {human_bytes(weights)} of weights; this machine has "
                                  f"{human_bytes(available)} available. Use a smaller model.")
-    start = time.perf_counter()
-    model, tok = _from_pretrained(str(path), torch_dtype, device)
-    lm = _wrap(path.name, model, tok, "local path", str(path), None)
-    lm.info.load_seconds = time.perf_counter() - start
-    _CACHE[key] = lm
-    return lm
+
+    def load():
+        model, tok = _from_pretrained(str(path), torch_dtype, device)
+        return _wrap(path.name, model, tok, "local path", str(path), None)
+
+    return _cached(key, load)
 
 
-def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str, fallback: bool, context: int) -> LoadedModel:
+def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel | None:
+    """From the hub cache, else from the hub; None when neither has it (offline)."""
     try:  # a cached copy loads without the network
         model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision, local_files_only=True)
         return _wrap(spec.name, model, tok, "hub cache", spec.hub_id, spec)
@@ -289,17 +341,7 @@ def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str, fallback: bool, 
               "it is cached for next time.")
         model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision)
         return _wrap(spec.name, model, tok, "hub", spec.hub_id, spec)
-    if not fallback:
-        raise OfflineError(f"{spec.name} is not cached on this machine and the hub is not reachable "
-                           f"({hub.reason}). Use a course model (course-slm, course-llm), "
-                           "from_config=True for speed and memory, or connect and retry.")
-    stand_in = _offline_stand_in(spec)
-    note = (f"Offline ({hub.reason}): {spec.name} is not cached here, so the course model "
-            f"{stand_in.name} stands in for it.")
-    print(note)
-    model, tok = _from_pretrained(str(stand_in.path), dtype if dtype != torch.float16 else torch.float32,
-                                  device)
-    return _wrap(stand_in.name, model, tok, "offline fallback", str(stand_in.path), stand_in, note)
+    return None
 
 
 @torch.no_grad()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import psutil
 import torch
 
+from course_utils.streaming import NewTokenStreamer
+
 DTYPE_BYTES = {
     torch.float32: 4, torch.float16: 2, torch.bfloat16: 2, torch.int8: 1,
     "float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int4": 0.5,
@@ -109,7 +111,7 @@ def kv_cache_bytes(*, n_layers: int, kv_heads: int, head_dim: int, seq_len: int,
     """2 (keys and values) · layers · kv_heads · head_dim · sequence length · batch · bytes.
 
     The bare formula: ``seq_len`` is not clamped. For a catalog model use
-    ``registry.kv_cache_bytes_for``, which stops at the model's context window."""
+    ``sizing.kv_cache_bytes_for``, which stops at the model's context window."""
     return int(2 * n_layers * kv_heads * head_dim * seq_len * batch * bytes_per_value)
 
 
@@ -171,21 +173,15 @@ class GenerationTiming:
         return (self.n_new_tokens - 1) / decode_s
 
 
-class _TimingStreamer:
-    """A transformers streamer that only records when each new token arrives."""
+class _TimingStreamer(NewTokenStreamer):
+    """A streamer that only records when each new token arrives."""
 
     def __init__(self):
+        super().__init__()
         self.times: list[float] = []
-        self._prompt_seen = False
 
-    def put(self, value):
-        if not self._prompt_seen:  # generate() first sends the prompt
-            self._prompt_seen = True
-            return
+    def on_new_tokens(self, ids: torch.Tensor) -> None:
         self.times.append(time.perf_counter())
-
-    def end(self):
-        pass
 
 
 @torch.no_grad()

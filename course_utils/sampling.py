@@ -164,3 +164,8 @@ def show_token(text: str) -> str:
     """A token made visible: spaces as '␣', newlines as '⏎', other control characters escaped."""
     text = text.replace(" ", "␣").replace("\n", "⏎").replace("\t", "⇥")
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text) or "∅"
+
+
+def token_labels(tokenizer, ids) -> list[str]:
+    """Each token id decoded on its own and made visible (``show_token``): labels for plots and tables."""
+    return [show_token(tokenizer.decode([int(i)])) for i in ids]

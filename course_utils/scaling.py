@@ -19,7 +19,7 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from course_utils.measure import count_parameters, training_flops
-from course_utils.registry import HUB_MODELS, MANIFEST, ModelSpec, _read_manifest
+from course_utils.catalog import HUB_MODELS, ModelSpec, read_manifest
 
 
 # ----------------------------------------------------------------------------- counting on "meta"
@@ -61,7 +61,7 @@ class LadderPoint:
 
 def ladder(manifest_path: Path | None = None) -> list[LadderPoint]:
     """The course models of models/manifest.json, smallest first ([] before they are built)."""
-    manifest = _read_manifest(manifest_path or MANIFEST) or {}
+    manifest = read_manifest(manifest_path) or {}
     points = []
     for m in manifest.get("models", []):
         a = m["architecture"]
@@ -80,7 +80,7 @@ class FloorEstimate:
 
 def corpus_floor(manifest_path: Path | None = None, domain: str = "mix") -> FloorEstimate:
     """The entropy floor recorded by ``zoo build``; without a manifest, estimated afresh."""
-    manifest = _read_manifest(manifest_path or MANIFEST) or {}
+    manifest = read_manifest(manifest_path) or {}
     corpus = manifest.get("corpus", {})
     if domain in corpus.get("floor_bits_per_char", {}):
         lo, hi = corpus["floor_ci95"][domain]
@@ -156,7 +156,7 @@ class GridPoint:
 def grid(manifest_path: Path | None = None) -> list[GridPoint]:
     """The scaling grid recorded by ``zoo build``: each model's validation loss at log-spaced token
     budgets (warmup-stable-decay forks: each point is a model trained for that budget)."""
-    manifest = _read_manifest(manifest_path or MANIFEST) or {}
+    manifest = read_manifest(manifest_path) or {}
     out = []
     for m in manifest.get("models", []):
         a = m["architecture"]

@@ -73,6 +73,7 @@ class History:
     wall_s: float = 0.0
     total_steps: int = 0
     stopped_early: bool = False
+    diverged: bool = False  # the loss became inf or nan: the run stopped there (the rate is too high)
     precision: str = "float32"  # what the steps computed in (after "auto" was resolved)
 
     @property
@@ -81,7 +82,8 @@ class History:
 
     def summary(self) -> str:
         val = f", validation loss {self.val_loss[-1]:.3f}" if self.val_loss else ""
-        early = " (stopped early: time limit)" if self.stopped_early else ""
+        early = (" (stopped: the loss diverged; use a smaller learning rate)" if self.diverged else
+                 " (stopped early: time limit)" if self.stopped_early else "")
         return (f"{len(self.steps)} steps, {self.tokens:,} tokens in {self.wall_s:.1f} s "
                 f"({self.tokens_per_s:,.0f} tokens/s); last training loss {self.train_loss[-1]:.3f}{val}{early}")
 
@@ -298,6 +300,12 @@ def _train(model, train_stream, val_stream, cfg, callback, progress, doc_starts,
                          doc_starts=doc_starts, doc_start_fraction=cfg.doc_start_fraction)  # (B, T) each
         x, y = x.to(device), y.to(device)
         loss = lm_loss(model, x, y, amp)
+        if not torch.isfinite(loss):  # diverged: every later step would be nan too
+            hist.diverged = hist.stopped_early = True
+            hist.train_loss.append(loss.item())
+            hist.steps.append(step + 1)
+            hist.lr.append(lr)
+            break
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:

@@ -9,6 +9,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import socket  # noqa: E402
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 def free_port() -> int:
@@ -65,3 +66,12 @@ def _fresh_model_cache():
     loading.clear_cache()
     yield
     loading.clear_cache()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models train fastest on one thread, and far faster on a shared 2-core machine; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -2,8 +2,10 @@
 
 import asyncio
 import html
+import inspect
 import json
 import math
+import threading
 from dataclasses import replace
 
 import pytest
@@ -12,7 +14,8 @@ import torch
 from course_utils import arena as A
 from course_utils.generation import GenerationSettings
 from course_utils.loading import load_model
-from course_utils.widgets.arena import ENDPOINT, MODES, Arena
+from course_utils.remote import Endpoint
+from course_utils.widgets.arena import ENDPOINT, MODES, Arena, batch_table_html, plot_batch, plot_next_token
 
 from conftest import make_tiny_llama
 
@@ -149,6 +152,58 @@ def test_a_crash_in_a_worker_becomes_a_message(tiny_llama_dir):
     assert run.results[0].error == "RuntimeError: out of cheese" and not run.running
 
 
+# ----------------------------------------------------------------------------- the Side protocol
+
+def _sides(lm):
+    return [A.LocalSide(lm), A.RemoteSide(Endpoint("http://127.0.0.1:9/v1", "course-llm")),
+            A.UnavailableSide("Qwen2.5-7B-Instruct", "needs about 15 GB")]
+
+
+def test_every_side_implements_the_side_protocol(tiny_llama_dir):
+    members = [m for m in vars(A.Side) if m in ("prepare", "work", "decode", "count_tokens")]
+    assert len(members) == 4
+    for side in _sides(load_model(str(tiny_llama_dir))):
+        assert isinstance(side, A.Side), type(side).__name__
+        assert side.kind == side.info.kind and isinstance(side.info, A.SideInfo)
+        for m in members:  # callable as ArenaRun calls it: the protocol's positional arguments
+            n = len(inspect.signature(getattr(A.Side, m)).parameters) - 1  # without self
+            inspect.signature(getattr(side, m)).bind(*[None] * n)
+
+
+def test_the_stand_in_refuses_with_its_reason_and_is_never_launched():
+    side = A.UnavailableSide("big", "needs about 15 GB")
+    run = A.ArenaRun([side], "The printer").start().wait()
+    assert run.results[0].error == "needs about 15 GB" and run.threads == [None]
+    with pytest.raises(Exception, match="needs about 15 GB"):
+        side.work(None, None, 0, threading.Event())
+
+
+def test_an_object_that_is_not_a_side_is_refused_by_name(tiny_llama_dir):
+    class NoDecode:  # everything a side has, but decode
+        kind, info = "local", A.SideInfo("x", "local", None, None, None, None, None)
+
+        def prepare(self, prompt, settings):
+            return None, [], 0
+
+        def work(self, prepared, q, side, stop):
+            pass
+
+        def count_tokens(self, text):
+            return None
+
+    assert not isinstance(NoDecode(), A.Side)
+    with pytest.raises(TypeError, match="NoDecode is not an arena side"):
+        A.ArenaRun([A.LocalSide(load_model(str(tiny_llama_dir))), NoDecode()], "The printer")
+
+
+def test_the_engine_draws_no_html_or_plots():
+    from pathlib import Path
+
+    for path in Path(A.__file__).parent.glob("*.py"):
+        source = path.read_text()
+        assert "matplotlib" not in source and "<span" not in source and "<table" not in source, path.name
+
+
 # ----------------------------------------------------------------------------- metrics and cost
 
 def test_cost_per_1k_tokens_follows_the_assumptions():
@@ -195,7 +250,7 @@ def test_compare_next_token_sums_to_one_and_is_zero_against_itself(tiny_llama_di
     assert sum(cmp.p_a) == pytest.approx(1, abs=1e-4) and sum(cmp.p_b) == pytest.approx(1, abs=1e-4)
     assert cmp.labels[-1] == A.OTHER and 5 <= len(cmp.labels) - 1 <= 10
     assert cmp.kl_ab_bits > 0 and cmp.kl_ba_bits > 0
-    fig = A.plot_next_token(cmp)
+    fig = plot_next_token(cmp)
     assert len(fig.axes[0].patches) == 2 * len(cmp.labels)
 
 
@@ -246,12 +301,12 @@ def test_run_batch_table_agreement_and_plots(tiny_llama_dir, tiny_llama_large_di
     agreement = result.agreement()
     assert set(agreement) == {"general knowledge", "course world", "instructions"}
     assert all(v in (0.0, 0.5, 1.0) for v in agreement.values())  # 2 prompts per category: 0, 1 or 2 agree
-    table = result.table_html()
+    table = batch_table_html(result)
     for s in summary:  # one row per model: its name, size and number of prompts
         assert f"<tr><td>{html.escape(s['model'])}</td><td>{s['params'] / 1e6:,.1f}M</td><td>6</td>" in table
     assert "<th>accuracy: course world</th>" in table
     assert "Same first word (agreement): general knowledge: " in table
-    fig = result.plot()
+    fig = plot_batch(result)
     assert len(fig.axes) == 3 and fig.axes[0].get_xscale() == "log"
 
 
@@ -268,7 +323,7 @@ def test_batch_agreement_accuracy_and_table_from_known_rows():
     a, b = result.summary()
     assert (a["prompts"], a["accuracy: course world"], b["accuracy: course world"]) == (3, 1.0, 0.5)
     assert "accuracy: general knowledge" not in a  # no answer key, no accuracy
-    table = result.table_html()
+    table = batch_table_html(result)
     assert "<td>1.0M</td>" in table and "<td>0.5</td>" in table
     assert "course world: 50%, general knowledge: 0%" in table
 
@@ -276,7 +331,7 @@ def test_batch_agreement_accuracy_and_table_from_known_rows():
 def test_batch_table_escapes_what_it_shows():
     script = "<script>alert(1)</script>"
     rows = [A.BatchRow("p1", "course world", script, 123_456, script, 3, 0.1, 5.0, 0.6, True)]
-    table = A.BatchResult(rows, [script]).table_html()
+    table = batch_table_html(A.BatchResult(rows, [script]))
     assert "<script>" not in table and "&lt;script&gt;alert(1)&lt;/script&gt;" in table
 
 

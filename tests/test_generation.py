@@ -95,3 +95,25 @@ def test_two_generations_in_threads_each_repeat_their_own_seed(lm):
     for t in threads:
         t.join(60)
     assert together == alone and alone[1] != alone[2]
+
+
+def test_the_shared_streamer_sees_exactly_the_new_tokens(lm):
+    from course_utils.arena.sides import _QueueStreamer
+    from course_utils.measure import _TimingStreamer
+    from course_utils.streaming import NewTokenStreamer
+
+    class Collect(NewTokenStreamer):
+        def __init__(self):
+            super().__init__()
+            self.steps = []
+
+        def on_new_tokens(self, ids):
+            self.steps.append(ids.reshape(-1).tolist())
+
+    ids = lm.tokenizer("The printer", return_tensors="pt").input_ids  # (1, T)
+    streamer = Collect()
+    out = lm.model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, min_new_tokens=6,
+                            do_sample=False, pad_token_id=lm.tokenizer.pad_token_id, streamer=streamer)
+    assert streamer.steps == [[t] for t in out[0, ids.shape[1]:].tolist()]  # one step each, no prompt
+    for cls in (_QueueStreamer, _TimingStreamer):  # the arena's and measure's streamers share the skeleton
+        assert issubclass(cls, NewTokenStreamer) and "put" not in vars(cls)

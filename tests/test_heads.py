@@ -5,6 +5,7 @@ import torch
 
 from course_utils import heads
 from course_utils.loading import load_model
+from course_utils.nn import GPT
 
 P = 6
 T = 1 + 2 * P
@@ -108,3 +109,17 @@ def test_the_census_finds_the_induction_head_of_the_positive_control():
     torch.manual_seed(0)
     untrained = heads.census(heads.head_scores(LlamaForCausalLM(model.config).eval(), probe, 16))
     assert untrained["induction"] == 0
+
+
+def test_attention_patterns_equal_the_from_scratch_model_and_sdpa_is_restored(tiny_llama_dir):
+    lm = load_model(str(tiny_llama_dir))
+    ids = lm.tokenizer("The weather today is sunny", return_tensors="pt")["input_ids"]
+    impl = lm.model.config._attn_implementation
+    hf = heads.attention_patterns(lm.model, ids)
+    assert lm.model.config._attn_implementation == impl  # switched back after the call
+    _, ours = GPT.from_hf(lm.model)(ids, return_attention=True)
+    assert len(hf) == len(ours) == 2
+    for a, b in zip(hf, ours):
+        assert (a - b).abs().max() <= 1e-5
+    with heads.eager_attention(lm.model):
+        assert lm.model.config._attn_implementation == "eager"

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from course_utils import loading, registry
+from course_utils import catalog, loading, sizing, tiers
 from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError, ModelTooLargeError,
                                  OfflineError)
 
@@ -24,8 +24,8 @@ def course_models_at(tmp_path, monkeypatch, tiny_llama_dir, tiny_llama_large_dir
                 "models": [{"name": "course-a", "path": "course-a", "params": 1, "architecture": arch},
                            {"name": "course-b", "path": "course-b", "params": 2, "architecture": arch}]}
     (models / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setattr(registry, "MODELS_DIR", models)
-    monkeypatch.setattr(registry, "MANIFEST", models / "manifest.json")
+    monkeypatch.setattr(catalog, "MODELS_DIR", models)
+    monkeypatch.setattr(catalog, "MANIFEST", models / "manifest.json")
     monkeypatch.setattr(loading, "MODELS_DIR", models)
     return models
 
@@ -61,8 +61,8 @@ def test_course_model_loads_by_alias_from_the_catalog(course_models_at):
 
 
 def test_course_models_missing_says_how_to_build(tmp_path, monkeypatch):
-    monkeypatch.setattr(registry, "MODELS_DIR", tmp_path)
-    monkeypatch.setattr(registry, "MANIFEST", tmp_path / "manifest.json")
+    monkeypatch.setattr(catalog, "MODELS_DIR", tmp_path)
+    monkeypatch.setattr(catalog, "MANIFEST", tmp_path / "manifest.json")
     with pytest.raises(CourseModelsMissingError, match="zoo build"):
         loading.load_model("course-slm")
 
@@ -80,6 +80,29 @@ def test_offline_with_nothing_cached_falls_back_with_one_line(course_models_at, 
     assert loading.load_model("Qwen2.5-1.5B-Instruct", available_bytes=ROOMY).info.name == "course-b"
 
 
+def test_the_offline_stand_in_is_cached_under_its_own_name(course_models_at, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    stand_in = loading.load_model("SmolLM2-135M-Instruct", available_bytes=ROOMY)
+    monkeypatch.setattr(loading, "_from_pretrained", lambda location, *a, **k: (
+        pytest.fail(f"loaded {location} twice") if "course-a" in str(location) else loading._from_pretrained(
+            location, *a, **k)))
+    direct = loading.load_model("course-slm")
+    assert direct.model is stand_in.model  # one copy in memory, whichever name asked first
+    assert direct.info.source == "course model" and stand_in.info.source == "offline fallback"
+    assert loading.cached_models() == ["course-a"]
+
+
+def test_clear_cache_forgets_models_and_every_per_tokenizer_cache(tiny_llama_dir):
+    lm = loading.load_model(str(tiny_llama_dir))
+    texts = loading.per_tokenizer_cache()
+    texts[lm.tokenizer] = ["decoded", "vocabulary"]
+    loading.clear_cache()
+    assert loading.cached_models() == [] and len(texts) == 0
+    assert loading.load_model(str(tiny_llama_dir)) is not lm  # loaded again, freshly timed
+    assert loading.load_model(str(tiny_llama_dir)).info.load_seconds > 0
+
+
 def test_offline_without_fallback_explains_the_options(course_models_at, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(OfflineError, match="from_config=True"):
@@ -92,8 +115,8 @@ def test_memory_guard_refuses_and_names_a_model_that_fits():
     msg = str(err.value)
     assert "Qwen2.5-7B-Instruct needs about" in msg and "Try Qwen2.5-" in msg
     suggested = msg.split("Try ")[1].split(" (")[0]
-    spec = registry.get_spec(suggested)
-    assert registry.estimate_memory_bytes(spec, "float32" if spec.params < 1e9 else "bfloat16") < 3e9
+    spec = catalog.get_spec(suggested)
+    assert sizing.estimate_memory_bytes(spec, "float32" if spec.params < 1e9 else "bfloat16") < 3e9
 
 
 def test_memory_guard_asks_the_machine_when_not_told(monkeypatch):
@@ -119,8 +142,8 @@ def test_from_config_builds_the_real_architecture_with_an_honest_label(name):
     lm = loading.load_model(name, from_config=True, available_bytes=ROOMY)
     assert lm.info.random_weights and lm.info.source == "from config"
     assert "random weights" in lm.info.summary() and "text is not" in lm.info.summary()
-    assert lm.info.params == registry.get_spec(name).params
-    spec = registry.get_spec(name)
+    assert lm.info.params == catalog.get_spec(name).params
+    spec = catalog.get_spec(name)
     assert lm.info.memory_bytes < spec.params * 4 * 1.01
 
 
@@ -190,7 +213,7 @@ def test_random_init_is_finite_and_labelled_values_do_not_matter_for_shape():
 
 def _stub_hub(monkeypatch):
     """Replace the hub download with a stub: the memory guard still runs for real before it."""
-    def stub(spec, dtype, device, fallback, context):
+    def stub(spec, dtype, device):
         info = loading.ModelInfo(spec.name, "stub", spec.hub_id, spec.params, loading._dtype_name(dtype), device,
                                  0, 0.0)
         return loading.LoadedModel(torch.nn.Identity(), None, info, spec)
@@ -202,7 +225,7 @@ def test_load_pair_uses_the_dtype_the_binder_pair_was_sized_for(monkeypatch):
     from course_utils.env import HubStatus, MachineInfo
 
     binder = MachineInfo("binder", 2, int(2e9), int(1.8e9), None, HubStatus(True, "test"))
-    pair = registry.pick_pair(binder)
+    pair = tiers.pick_pair(binder)
     assert (pair.large, pair.dtype, pair.load_dtype) == ("SmolLM2-360M-Instruct", "bfloat16", "bfloat16")
     _stub_hub(monkeypatch)
     with pytest.raises(ModelTooLargeError):  # the old way: float32, refused on 2 GB
@@ -216,10 +239,10 @@ def test_load_pair_leaves_the_large_model_what_the_small_one_leaves(monkeypatch)
     from course_utils.env import HubStatus, MachineInfo
 
     binder = MachineInfo("binder", 2, int(2e9), int(1.8e9), None, HubStatus(True, "test"))
-    pair = registry.pick_pair(binder)
+    pair = tiers.pick_pair(binder)
     _stub_hub(monkeypatch)
-    large_need = registry.estimate_memory_bytes(registry.get_spec(pair.large), "bfloat16")
-    small_need = registry.estimate_memory_bytes(registry.get_spec(pair.small), "bfloat16")
+    large_need = sizing.estimate_memory_bytes(catalog.get_spec(pair.large), "bfloat16")
+    small_need = sizing.estimate_memory_bytes(catalog.get_spec(pair.small), "bfloat16")
     just_enough_for_one = int(large_need / 0.9) + 1  # the large model alone passes the guard here…
     loading.load_model(pair.large, device="cpu", dtype="bfloat16", available_bytes=just_enough_for_one)
     loading.clear_cache()
@@ -232,15 +255,15 @@ def test_load_pair_keeps_each_models_default_dtype_when_memory_allows(monkeypatc
     from course_utils.env import HubStatus, MachineInfo
 
     laptop = MachineInfo("local", 8, int(16e9), int(14e9), None, HubStatus(True, "test"))
-    pair = registry.pick_pair(laptop)
+    pair = tiers.pick_pair(laptop)
     assert pair.dtype == "default" and pair.load_dtype is None
     _stub_hub(monkeypatch)
     small, large = loading.load_pair(pair, device="cpu", available_bytes=laptop.ram_available_bytes)
-    assert small.info.dtype == "float32" and large.info.dtype == "bfloat16"  # registry.default_dtype
+    assert small.info.dtype == "float32" and large.info.dtype == "bfloat16"  # sizing.default_dtype
 
 
 def test_load_pair_really_loads_both_in_the_pair_dtype(tiny_llama_dir, tiny_llama_large_dir):
-    pair = registry.PairChoice(registry.TIERS["binder"], str(tiny_llama_dir), str(tiny_llama_large_dir), 0, 0,
+    pair = tiers.PairChoice(tiers.TIERS["binder"], str(tiny_llama_dir), str(tiny_llama_large_dir), 0, 0,
                                "test", "bfloat16")
     small, large = loading.load_pair(pair)
     assert small.model is not large.model

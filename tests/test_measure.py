@@ -5,7 +5,7 @@ import torch
 from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
 from course_utils import measure
-from course_utils.registry import get_spec
+from course_utils.catalog import get_spec
 
 
 def test_count_parameters_matches_torch_and_splits_by_component():

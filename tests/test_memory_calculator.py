@@ -1,12 +1,14 @@
-"""Memory calculator: the numbers are the registry's, the widget reacts and never breaks."""
+"""Memory calculator: the numbers are course_utils.sizing's, the widget reacts and never breaks."""
 
 import pytest
 
-from course_utils.registry import estimate_memory_bytes, get_spec
-from course_utils.widgets.memory_calculator import DEVICES, MemoryCalculator, fits, memory_breakdown
+from course_utils.catalog import get_spec
+from course_utils.sizing import estimate_memory_bytes
+from course_utils.sizing import MACHINES, machines_that_fit
+from course_utils.widgets.memory_calculator import MemoryCalculator, memory_breakdown
 
 
-def test_breakdown_adds_up_to_the_registry_estimate_and_the_kv_formula():
+def test_breakdown_adds_up_to_the_sizing_estimate_and_the_kv_formula():
     spec = get_spec("SmolLM2-135M")
     b = memory_breakdown(spec, "bfloat16", 2048, batch=2)
     assert b["total"] == estimate_memory_bytes(spec, "bfloat16", 2048, 2)
@@ -24,11 +26,11 @@ def test_context_beyond_the_model_is_capped_and_said():
 
 def test_fits_depends_on_the_device():
     big = memory_breakdown(get_spec("Qwen2.5-7B"), "bfloat16", 4096)["total"]
-    f = fits(big)
-    assert set(f) == set(DEVICES)
+    f = machines_that_fit(big)
+    assert set(f) == set(MACHINES)
     assert not f["Binder (2 GB RAM)"] and not f["Colab T4 (16 GB GPU)"] and f["H100 (80 GB GPU)"]
-    small = fits(memory_breakdown(get_spec("SmolLM2-135M"), "bfloat16", 1024)["total"])
-    assert set(small) == set(DEVICES) and all(small.values())  # every device listed, and it fits on each
+    small = machines_that_fit(memory_breakdown(get_spec("SmolLM2-135M"), "bfloat16", 1024)["total"])
+    assert set(small) == set(MACHINES) and all(small.values())  # every device listed, and it fits on each
 
 
 def test_widget_reacts_to_each_control():
@@ -45,7 +47,7 @@ def test_widget_reacts_to_each_control():
     calc.model.value = "Pythia-70M"
     assert calc.result["weights"] == 70_426_624 * 0.5 and calc.result["capped"]
     labels = [t.get_text() for t in calc.figure.axes[0].get_yticklabels()]
-    assert labels[0] == "Pythia-70M" and labels[1:] == list(DEVICES)
+    assert labels[0] == "Pythia-70M" and labels[1:] == list(MACHINES)
 
 
 def test_out_of_range_inputs_are_clamped_not_fatal():

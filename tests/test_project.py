@@ -1,11 +1,12 @@
 """The promises the README makes: its commands, its course map, its tier table."""
 
+import importlib.util
 import re
 from pathlib import Path
 
 from course_utils.course_map import LESSONS, course_map_markdown
 from course_utils.env import GPUInfo, HubStatus, MachineInfo
-from course_utils.registry import pick_pair
+from course_utils.tiers import pick_pair
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -87,3 +88,41 @@ def test_each_lessons_header_time_is_the_course_maps():
         found = re.search(r"\(≈ (\d+) minutes\)", header)
         assert found, f"{lesson.notebook}: no '(≈ N minutes)' in its first cell"
         assert int(found.group(1)) == lesson.minutes, f"{lesson.notebook} says {found.group(1)} min, the map {lesson.minutes}"
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(f"course_utils.{name}") is not None
+    except ModuleNotFoundError:  # a parent is a module, not a package
+        return False
+
+
+def _course_utils_imports(nb_path: Path) -> set[str]:
+    """course_utils modules a notebook imports: 'catalog', 'widgets.arena', … (checks and hints excluded)."""
+    import json
+
+    source = "\n".join("".join(c["source"]) for c in json.loads(nb_path.read_text())["cells"] if c["cell_type"] == "code")
+    found = set()
+    for package, names in re.findall(r"^\s*from course_utils((?:\.\w+)*) import (\([^)]*\)|[\w, ]+)", source, re.M):
+        names = [n.split(" as ")[0].strip() for n in names.strip("()").replace("\n", " ").split(",") if n.strip()]
+        package = package.lstrip(".")
+        # a name may itself be a module: `from course_utils import heads`, `from course_utils.zoo import ladder`
+        modules = [f"{package}.{n}".lstrip(".") for n in names if _is_module(f"{package}.{n}".lstrip("."))]
+        found.update(modules or [package])
+    found.update(m.lstrip(".") for m in re.findall(r"^\s*import course_utils((?:\.\w+)+)", source, re.M))
+    return {m for m in found if m.split(".")[0] not in ("checks", "hints")}
+
+
+def test_the_module_map_in_course_utils_matches_what_the_notebooks_import():
+    import course_utils
+
+    imported: dict[str, set[int]] = {}
+    for nb_path in sorted((REPO / "notebooks").glob("*.ipynb")) + sorted((REPO / "solutions").glob("*.ipynb")):
+        for module in _course_utils_imports(nb_path):
+            imported.setdefault(module, set()).add(int(nb_path.name[:2]))
+    mapped = {m: set(lessons) for m, lessons in course_utils.LESSON_MODULES.items() if lessons}
+    assert mapped == imported
+    for module in course_utils.LESSON_MODULES:  # every module named exists
+        assert _is_module(module), module
+    listed = course_utils.__doc__
+    assert all(f"``{m}``" in listed for m in course_utils.LESSON_MODULES)

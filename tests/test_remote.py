@@ -29,7 +29,7 @@ GREEDY = GenerationSettings(max_new_tokens=12, temperature=0.0)
 @pytest.fixture(scope="module")
 def served_dir(tmp_path_factory):
     """The course's small model when it is built, else a tiny random Llama."""
-    from course_utils.registry import get_spec
+    from course_utils.catalog import get_spec
 
     spec = get_spec("course-slm")
     if spec.available_offline:

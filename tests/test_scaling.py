@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from course_utils import scaling
-from course_utils.registry import get_spec
+from course_utils.catalog import get_spec
 
 
 def test_fit_recovers_known_power_law():

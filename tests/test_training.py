@@ -105,6 +105,24 @@ def test_time_limit_stops_early_with_a_final_evaluation():
     assert "stopped early" in hist.summary()
 
 
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_says_so():
+    stream = torch.arange(50).repeat(10)
+    model = GPT(GPTConfig(vocab_size=64, n_layer=1, n_head=2, n_kv_head=2, n_embd=16, intermediate_size=32))
+    steps_seen = []
+
+    def poison_after_two_steps(module, inputs, output):  # as a too-high learning rate does, sooner or later
+        steps_seen.append(1)
+        return output * float("nan") if len(steps_seen) > 2 else output
+
+    model.lm_head.register_forward_hook(poison_after_two_steps)
+    cfg = TrainConfig(steps=50, batch_size=2, block_size=8, eval_every=100, warmup_steps=1)
+    hist = train(model, stream, None, cfg, progress=False)
+    assert hist.diverged and hist.stopped_early and len(hist.steps) == 3
+    assert math.isnan(hist.train_loss[-1]) and all(math.isfinite(x) for x in hist.train_loss[:-1])
+    assert all(torch.isfinite(p).all() for p in model.parameters())  # the nan step was not applied
+    assert "diverged" in hist.summary()
+
+
 def test_threads_setting_is_restored_after_training():
     before = torch.get_num_threads()
     seen = []

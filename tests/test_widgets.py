@@ -107,3 +107,29 @@ def test_tier_explorer_draws_a_memory_plot():
     assert sum(widths) <= budget  # the pair fits under the dashed budget line
     explorer.machine.value = "Any machine, offline"
     assert explorer.figure is None
+
+
+# ----------------------------------------------------------------------------- the shared error HTML
+
+def test_error_html_is_red_with_a_warning_sign_and_escapes_the_message():
+    from course_utils.widgets.html import error_html
+
+    shown = error_html("<script>alert('x')</script> & more")
+    assert shown.startswith("<span style='color:#b00'>⚠ ") and shown.endswith("</span>")
+    assert "<script>" not in shown and "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in shown
+    assert error_html(ValueError("a < b")) == "<span style='color:#b00'>⚠ a &lt; b</span>"
+
+
+def test_a_widget_error_quoting_the_learners_input_is_escaped():
+    box = QuickGenerate(["<b>no-such-model</b>"], prompt="Hi")
+    box.button.click()
+    shown = box.result.value
+    assert shown.startswith("<span style='color:#b00'>⚠ ") and "Unknown model" in shown
+    assert "&lt;b&gt;no-such-model&lt;/b&gt;" in shown and "<b>no-such" not in shown
+
+
+def test_no_widget_writes_its_own_error_html():
+    widgets = Path(loading.__file__).parent / "widgets"
+    for path in widgets.glob("*.py"):
+        if path.name != "html.py":
+            assert "color:#b00'>⚠" not in path.read_text(), f"{path.name}: use widgets.html.error_html"

@@ -4,10 +4,9 @@ import pytest
 import torch
 
 from course_utils import loading
-from course_utils.nn import GPT
 from course_utils.training import History
-from course_utils.widgets.attention_explorer import (AttentionExplorer, eager_attention, head_summary,
-                                                     hf_attention_weights, token_labels)
+from course_utils.sampling import token_labels
+from course_utils.widgets.attention_explorer import AttentionExplorer, head_summary
 from course_utils.widgets.loss_plot import LossPlot, smooth
 
 
@@ -34,7 +33,7 @@ def test_sliders_follow_the_model_and_redraw_without_recomputing(explorer, monke
     explorer.button.click()
     assert (explorer.layer.max, explorer.head.max) == (1, 3)  # 2 layers, 4 heads
     calls = []
-    monkeypatch.setattr("course_utils.widgets.attention_explorer.hf_attention_weights",
+    monkeypatch.setattr("course_utils.widgets.attention_explorer.attention_patterns",
                         lambda *a: calls.append(a) or pytest.fail("recomputed"))
     explorer.layer.value, explorer.head.value = 1, 3
     assert "layer 1" in explorer.figure.axes[0].get_title() and "head 3" in explorer.figure.axes[0].get_title()
@@ -66,20 +65,6 @@ def test_long_sentences_are_truncated_with_a_note(tiny_llama_dir):
     assert len(ex.labels) == 12 and "first 12 tokens" in ex.message.value
 
 
-def test_hf_weights_equal_the_from_scratch_model_and_sdpa_is_restored(tiny_llama_dir):
-    lm = loading.load_model(str(tiny_llama_dir))
-    ids = lm.tokenizer("The weather today is sunny", return_tensors="pt")["input_ids"]
-    impl = lm.model.config._attn_implementation
-    hf = hf_attention_weights(lm.model, ids)
-    assert lm.model.config._attn_implementation == impl  # switched back after the call
-    _, ours = GPT.from_hf(lm.model)(ids, return_attention=True)
-    assert len(hf) == len(ours) == 2
-    for a, b in zip(hf, ours):
-        assert (a - b).abs().max() <= 1e-5
-    with eager_attention(lm.model):
-        assert lm.model.config._attn_implementation == "eager"
-
-
 def test_token_labels_and_head_summary(tiny_llama_dir):
     lm = loading.load_model(str(tiny_llama_dir))
     ids = lm.tokenizer("The nurse\nsaid", return_tensors="pt")["input_ids"][0]
@@ -88,8 +73,12 @@ def test_token_labels_and_head_summary(tiny_llama_dir):
     prev = torch.zeros(5, 5)
     prev[0, 0] = 1
     prev[torch.arange(1, 5), torch.arange(0, 4)] = 1  # a previous-token head
-    s = head_summary(prev)
-    assert s["previous token"] == 1.0 and s["itself"] == 0.0 and s["first token"] == 0.25
+    s = head_summary(prev)  # rows 2… as the head census counts: row 1's previous token is the first token
+    assert s == {"first token": 0.0, "previous token": 1.0, "itself": 0.0}
+    sink = torch.zeros(5, 5)
+    sink[:, 0] = 1
+    assert head_summary(sink) == {"first token": 1.0, "previous token": 0.0, "itself": 0.0}
+    assert head_summary(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))["previous token"] == 1.0  # 2 tokens: row 1 only
 
 
 def _history(n=30, val_every=10):

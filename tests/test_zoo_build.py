@@ -25,7 +25,7 @@ def test_ladder_grows_and_budgets_are_fixed():
 
 
 def test_the_ladder_spec_is_not_the_catalog_spec():
-    from course_utils.registry import ModelSpec
+    from course_utils.catalog import ModelSpec
 
     assert LadderSpec is not ModelSpec
     with pytest.raises(TypeError):

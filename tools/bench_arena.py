@@ -28,10 +28,10 @@ import torch  # noqa: E402
 
 from course_utils import MODELS_DIR  # noqa: E402
 from course_utils.arena import LocalSide  # noqa: E402
+from course_utils.catalog import get_spec  # noqa: E402
 from course_utils.generation import prepare_generation  # noqa: E402
 from course_utils.loading import load_model  # noqa: E402
 from course_utils.measure import time_generation  # noqa: E402
-from course_utils.registry import get_spec  # noqa: E402
 from course_utils.widgets.arena import Arena  # noqa: E402
 
 PROMPT = "Weather report for Oslo on a winter Monday.\nIn the morning, expect"

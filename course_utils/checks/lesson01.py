@@ -1,7 +1,8 @@
-"""Checks for lesson 01's exercises: temperature, perplexity, bits per character, top-k, top-p.
+"""Checks for lesson 01's exercises: temperature, perplexity, bits per character, top-k, top-p and one
+gradient step of the neural bigram.
 
-Each ``check_*`` takes the learner's function, compares it with ``course_utils.sampling`` (the
-reference) on small cases, and prints one verdict (✅ / ❌ with expected, found, hint / ⏳).
+Each ``check_*`` takes the learner's function, compares it with a reference (``course_utils.sampling``;
+autograd for the gradient step) on small cases, and prints one verdict (✅ / ❌ with expected, found, hint / ⏳).
 """
 
 from __future__ import annotations
@@ -92,3 +93,54 @@ def check_top_p(top_p_filter) -> None:
                                  "(so the token that crosses p is kept, and the most likely always is)")
 
     run_check("top-p", test)
+
+
+# pairs (PREV[i] followed by NEXT[i]) of a 5-character vocabulary; ids 2 and 0 repeat, id 3 never comes first
+PREV = torch.tensor([0, 2, 2, 4, 2, 1, 0, 2, 4])
+NEXT = torch.tensor([1, 0, 3, 3, 2, 4, 1, 0, 4])
+STEP_LR = 0.5
+
+
+def _bigram_gradient(W: torch.Tensor, prev: torch.Tensor = PREV, nxt: torch.Tensor = NEXT) -> torch.Tensor:
+    """d(mean cross-entropy of the pairs)/dW by autograd: the reference for check_bigram_step."""
+    W = W.detach().clone().requires_grad_(True)
+    torch.nn.functional.cross_entropy(W[prev], nxt).backward()
+    return W.grad
+
+
+def check_bigram_step(bigram_step) -> None:
+    def test():
+        W = torch.randn(5, 5, generator=torch.Generator().manual_seed(1))   # (V, V) logits
+        grad = _bigram_gradient(W)
+        probs = W.softmax(-1)
+        one_hot = torch.nn.functional.one_hot(NEXT, 5).float()
+        last_write_wins = torch.zeros_like(W)                                 # grad[prev] += ...: repeats lost
+        last_write_wins[PREV] += (probs[PREV] - one_hot) / len(PREV)
+        found = bigram_step(W.clone(), PREV.clone(), NEXT.clone(), STEP_LR)
+        expected = W - STEP_LR * grad
+        if isinstance(found, torch.Tensor) and found.shape == W.shape:
+            typical = [
+                (grad, "you returned the gradient, not the new logits", "return W - lr * gradient"),
+                (W + STEP_LR * grad, "the step goes up the gradient: the loss would grow",
+                 "gradient descent subtracts: W - lr * gradient"),
+                (W - STEP_LR * grad * len(PREV), "the step is as many times too large as there are pairs",
+                 "the loss is a mean over the pairs: divide the summed gradient by their number"),
+                (W - STEP_LR * torch.zeros_like(W).index_add_(0, PREV, probs[PREV]) / len(PREV),
+                 "the gradient misses the one-hot part",
+                 "the gradient of -log softmax(z)[b] is softmax(z) minus 1 at b: subtract 1 at each true next id"),
+                (W - STEP_LR * last_write_wins, "a row that occurs several times in prev got only one contribution",
+                 "adding into grad[prev] keeps one of the repeated rows; index_add_ (or a loop) adds them all"),
+                (W - STEP_LR * _bigram_gradient(W, NEXT, PREV), "prev and nxt swapped roles",
+                 "row W[a] holds the logits of the character *after* a: look rows up with prev, "
+                 "subtract the one-hot of nxt"),
+                (W - STEP_LR * grad.T, "the gradient is transposed",
+                 "rows are the current character, columns the next one: add each pair's share to row prev[i]"),
+            ]
+            for wrong, what, hint in typical:
+                if torch.allclose(found.float(), wrong, atol=1e-5):
+                    raise CheckFailed(what, expected, found, hint)
+        expect_close(found, expected, "W after one gradient step (compared with autograd)",
+                     hint="per pair: softmax of row W[prev[i]] minus 1 at nxt[i], added to row prev[i]; "
+                          "divide by the number of pairs; W - lr * that")
+
+    run_check("bigram gradient step", test)

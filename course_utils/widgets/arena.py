@@ -1,5 +1,7 @@
 """The arena widget: one prompt, two models, streamed side by side with live metrics.
 
+All of the arena's HTML and plots are drawn here; the engine (course_utils.arena) computes only.
+
 Generation runs in worker threads (course_utils.arena.ArenaRun). In a kernel, "Run both" starts
 them and schedules a pump coroutine on the kernel's event loop; the pump updates the widgets from
 the kernel's own thread and sleeps between polls, so the Stop button's click is handled while
@@ -13,22 +15,18 @@ import html
 
 import ipywidgets as W
 
-from course_utils.arena import (CATEGORIES, SCHEDULES, ArenaRun, CostAssumptions, LocalSide, RemoteSide,
-                                UnavailableSide, compare_next_token, load_prompts, plot_next_token,
-                                run_batch)
+from course_utils.arena import (CATEGORIES, OTHER, SCHEDULES, ArenaRun, BatchResult, CostAssumptions, LocalSide,
+                                NextTokenComparison, RemoteSide, UnavailableSide, compare_next_token,
+                                load_prompts, run_batch)
 from course_utils.env import human_bytes
-from course_utils.errors import FRIENDLY
+from course_utils.errors import CourseError
 from course_utils.generation import GenerationSettings
 from course_utils.loading import RANDOM_WEIGHTS_LABEL, load_model
+from course_utils.widgets.html import error_html
 
 ENDPOINT = "OpenAI-compatible endpoint…"
 MODES = ("trained weights", "from config (random weights)")
 _STYLE = {"description_width": "initial"}
-
-
-def _error_html(message: str) -> str:
-    """A message in red with a warning sign, escaped (it may quote the learner's or a model's text)."""
-    return f"<span style='color:#b00'>⚠ {html.escape(message)}</span>"
 
 
 def _fmt_flops(f: int | None) -> str:
@@ -39,6 +37,78 @@ def _fmt_flops(f: int | None) -> str:
             return f"{f / scale:,.1f} {unit}/token"
     return f"{f} FLOPs/token"
 
+
+# ----------------------------------------------------------------------------- drawing the engine's results
+
+def plot_next_token(cmp: NextTokenComparison, ax=None):
+    """Grouped bars, one pair per decoded token text; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from course_utils.sampling import show_token
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.28 * len(cmp.labels) + 1.2))
+    y = range(len(cmp.labels))
+    ax.barh([i - 0.2 for i in y], cmp.p_a, height=0.4, label=cmp.names[0], color="#1a5fb4")
+    ax.barh([i + 0.2 for i in y], cmp.p_b, height=0.4, label=cmp.names[1], color="#e66100")
+    ax.set_yticks(list(y), [show_token(t) if t != OTHER else t for t in cmp.labels])
+    ax.invert_yaxis()
+    ax.set_xlabel("probability of the next token")
+    ax.set_title(f"KL(a‖b) = {cmp.kl_ab_bits:.2f} bits, KL(b‖a) = {cmp.kl_ba_bits:.2f} bits", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    ax.figure.tight_layout()
+    return ax.figure
+
+
+def batch_table_html(result: BatchResult) -> str:
+    """A batch's summary as an HTML table; every name and value is escaped (a side's name may be a
+    path or an endpoint's label, typed by the learner)."""
+    rows = result.summary()
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    fmt = lambda v: html.escape(f"{v / 1e6:,.1f}M" if isinstance(v, int) and v > 10000 else  # noqa: E731
+                                f"{v:.3g}" if isinstance(v, float) else "?" if v is None else str(v))
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{fmt(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+    agree = html.escape(", ".join(f"{c}: {v:.0%}" for c, v in result.agreement().items()))
+    return (f"<table><tr>{head}</tr>{body}</table>"
+            + (f"<p>Same first word (agreement): {agree}</p>" if agree else ""))
+
+
+def plot_batch(result: BatchResult):
+    """Latency vs size, agreement per category, accuracy per category; returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    summary = result.summary()
+    ax = axes[0]
+    for s in summary:
+        if s["params"]:
+            ax.scatter(s["params"], s["median total (s)"], s=40)
+            ax.annotate(s["model"], (s["params"], s["median total (s)"]), fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+    ax.set_ylabel("median time per answer (s)")
+    ax.set_title("latency vs size", fontsize=10)
+    agree = result.agreement()
+    axes[1].bar(list(agree), list(agree.values()), color="#888")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_title("same first word (agreement)", fontsize=10)
+    keyed = [c for c in CATEGORIES if any(f"accuracy: {c}" in s for s in summary)]
+    width = 0.8 / max(len(summary), 1)
+    for j, s in enumerate(summary):
+        axes[2].bar([i + j * width for i in range(len(keyed))],
+                    [s.get(f"accuracy: {c}", 0) for c in keyed], width=width, label=s["model"])
+    axes[2].set_xticks([i + width * (len(summary) - 1) / 2 for i in range(len(keyed))], keyed)
+    axes[2].set_ylim(0, 1)
+    axes[2].set_title("accuracy (prompts with an answer key)", fontsize=10)
+    axes[2].legend(fontsize=8)
+    for ax in axes[1:]:
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- the widget
 
 class _Column:
     """One side of the arena: model picker, endpoint settings, streamed text and metrics."""
@@ -77,13 +147,13 @@ class Arena:
                  dtype: str | None = None):
         if pair is None:
             from course_utils.env import machine_info
-            from course_utils.registry import pick_pair
+            from course_utils.tiers import pick_pair
 
             choice = pick_pair(machine_info())
             pair = (choice.small, choice.large)
             dtype = dtype or choice.load_dtype  # the dtype the pair was sized for
         if models is None:
-            from course_utils.registry import catalog
+            from course_utils.catalog import catalog
 
             models = [name for name, spec in catalog().items() if not spec.gated]
         options = list(dict.fromkeys([*pair, *models])) + [ENDPOINT]
@@ -180,7 +250,7 @@ class Arena:
             lm = self._loader(name, from_config=self.mode.value == MODES[1], dtype=self.dtype,
                               available_bytes=self.available_bytes)
             return LocalSide(lm)
-        except FRIENDLY as exc:
+        except CourseError as exc:
             return UnavailableSide(name, str(exc))
 
     # ------------------------------------------------------------------ running
@@ -195,8 +265,8 @@ class Arena:
         self.message.value = ""
         try:
             run = ArenaRun(sides, self.prompt.value, self.settings(), self.schedule.value, on_update=self._render)
-        except FRIENDLY as exc:
-            self.message.value = _error_html(str(exc))
+        except CourseError as exc:
+            self.message.value = error_html(str(exc))
             return None
         self.last_run = run
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -244,7 +314,7 @@ class Arena:
             col.output.value = ("<div style='font-family:monospace;white-space:pre-wrap;min-height:3em;"
                                 f"border:1px solid #ddd;padding:4px'>{html.escape(r.text)}{cursor}</div>")
             col.metrics.value = self._metrics_html(info, r, costs)
-            notes = [_error_html(r.error)] if r.error else []
+            notes = [error_html(r.error)] if r.error else []
             notes += [html.escape(n) for n in r.notes]
             if r.stopped:
                 notes.append("stopped by you")
@@ -275,12 +345,12 @@ class Arena:
         if bad:
             why = bad[0].reason if isinstance(bad[0], UnavailableSide) else \
                 "next-token probabilities need both models in this process (not an endpoint)"
-            self.message.value = _error_html(why)
+            self.message.value = error_html(why)
             return None
         try:
             cmp = compare_next_token(sides[0].lm, sides[1].lm, self.prompt.value, k)
-        except FRIENDLY as exc:
-            self.message.value = _error_html(str(exc))
+        except CourseError as exc:
+            self.message.value = error_html(str(exc))
             return None
         self.comparison = cmp
         if self.figure is not None:
@@ -301,24 +371,24 @@ class Arena:
         sides = [self.side(i) for i in range(2)]
         bad = [s for s in sides if isinstance(s, UnavailableSide)]
         if bad:
-            self.message.value = _error_html(bad[0].reason)
+            self.message.value = error_html(bad[0].reason)
             return None
         n = n_per_category if n_per_category is not None else self.batch_n.value
         if n < 1:
-            self.message.value = _error_html("Ask for at least 1 prompt per category.")
+            self.message.value = error_html("Ask for at least 1 prompt per category.")
             return None
         cats = list(categories or self.batch_categories.value)
         if not cats:
-            self.message.value = _error_html("Pick at least one category.")
+            self.message.value = error_html("Pick at least one category.")
             return None
         settings = settings or GenerationSettings(max_new_tokens=12, temperature=0.0)
         self.batch_result = run_batch(sides, load_prompts(cats, n), settings, progress=progress)
         if self.batch_figure is not None:
             plt.close(self.batch_figure)
-        self.batch_figure = self.batch_result.plot()
+        self.batch_figure = plot_batch(self.batch_result)
         with self.batch_out:
             self.batch_out.clear_output(wait=True)
-            display(HTML(self.batch_result.table_html()))
+            display(HTML(batch_table_html(self.batch_result)))
             display(self.batch_figure)
         plt.close(self.batch_figure)
         return self.batch_result

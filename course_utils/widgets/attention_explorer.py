@@ -6,15 +6,17 @@ The weights come from the model itself (transformers' eager attention with
 
 from __future__ import annotations
 
-import html
-from contextlib import contextmanager
 
 import ipywidgets as W
 import matplotlib.pyplot as plt
 import torch
 
-from course_utils.errors import FRIENDLY
+from course_utils.errors import CourseError
+from course_utils import heads
+from course_utils.heads import attention_patterns
 from course_utils.loading import load_model
+from course_utils.sampling import token_labels
+from course_utils.widgets.html import error_html
 
 DEFAULT_TEXT = "The nurse said that she would call back tomorrow."
 ONLINE_MODEL = "SmolLM2-135M"
@@ -22,51 +24,20 @@ ONLINE_MODEL = "SmolLM2-135M"
 
 # ----------------------------------------------------------------------------- computing attention
 
-@contextmanager
-def eager_attention(model):
-    """Temporarily switch a transformers model to eager attention, the one that can return its weights."""
-    impl = getattr(getattr(model, "config", None), "_attn_implementation", None)
-    switch = impl not in (None, "eager") and hasattr(model, "set_attn_implementation")
-    if switch:
-        model.set_attn_implementation("eager")
-    try:
-        yield model
-    finally:
-        if switch:
-            model.set_attn_implementation(impl)
-
-
-@torch.no_grad()
-def hf_attention_weights(model, input_ids: torch.Tensor) -> list[torch.Tensor]:
-    """Attention weights of every layer of a transformers causal LM: a list of (B, nh, T, T)."""
-    with eager_attention(model):
-        out = model(input_ids=input_ids.to(model.device), output_attentions=True)
-    if not out.attentions:
-        raise RuntimeError(f"{type(model).__name__} did not return attention weights")
-    return [a.float().cpu() for a in out.attentions]
-
-
-def token_labels(tokenizer, ids) -> list[str]:
-    """Readable labels for token ids: spaces as '␣', newlines as '⏎'."""
-    labels = []
-    for i in ids:
-        text = tokenizer.decode([int(i)])
-        labels.append(text.replace(" ", "␣").replace("\n", "⏎") or f"<{int(i)}>")
-    return labels
-
-
 def head_summary(weights: torch.Tensor) -> dict[str, float]:
-    """Where one head's attention goes, averaged over query positions 1..T-1: (T, T) in, shares out.
+    """Where one head's attention goes, averaged over the query positions the head census uses
+    (2 … T-1; fewer in a very short text): (T, T) in, shares out.
 
-    'first token': mass on position 0; 'previous token': on i-1; 'itself': on i.
-    Heads that park their attention on the first token are common (an "attention sink").
+    'first token': mass on position 0; 'previous token': on i-1 (``heads.previous_token_score``);
+    'itself': on i. Heads that park their attention on the first token are common (an "attention sink").
     """
     T = weights.size(-1)
     if T < 2:
         return {"first token": 1.0, "previous token": 0.0, "itself": 1.0}
-    rows = torch.arange(1, T)
-    return {"first token": weights[rows, 0].mean().item(),
-            "previous token": weights[rows, rows - 1].mean().item(),
+    start = min(heads.PREVIOUS_TOKEN_START, T - 1)
+    rows = torch.arange(start, T)
+    return {"first token": heads.first_token_score(weights, start).item(),
+            "previous token": heads.previous_token_score(weights, start).item(),
             "itself": weights[rows, rows].mean().item()}
 
 
@@ -98,14 +69,14 @@ def plot_attention(weights: torch.Tensor, labels: list[str], ax=None, title: str
 def attention_model_choices(include_online: bool = True) -> list[str]:
     """The course models that exist here, plus SmolLM2-135M when it is cached or the hub answers."""
     from course_utils.env import check_hub
-    from course_utils.registry import course_models
+    from course_utils.catalog import course_models
 
     names = [s.name for s in course_models() if s.available_offline]
     if include_online:
         try:
             from huggingface_hub import try_to_load_from_cache
 
-            from course_utils.registry import get_spec
+            from course_utils.catalog import get_spec
 
             cached = isinstance(try_to_load_from_cache(get_spec(ONLINE_MODEL).hub_id, "config.json"), str)
         except Exception:  # no cache folder, unknown id: treat as not cached
@@ -165,11 +136,11 @@ class AttentionExplorer:
             key = (self.model.value, text)
             if key != self._key:
                 ids = lm.tokenizer(text, return_tensors="pt")["input_ids"][:, : self.max_tokens]  # (1, T)
-                self.attentions = [a[0] for a in hf_attention_weights(lm.model, ids)]  # n_layer x (nh, T, T)
+                self.attentions = [a[0] for a in attention_patterns(lm.model, ids)]  # n_layer x (nh, T, T)
                 self.labels = token_labels(lm.tokenizer, ids[0])
                 self._key = key
                 self._truncated = len(lm.tokenizer(text)["input_ids"]) > self.max_tokens
-        except FRIENDLY as exc:
+        except CourseError as exc:
             self._error(str(exc))
             return None
         finally:
@@ -222,7 +193,7 @@ class AttentionExplorer:
         return fig
 
     def _error(self, text: str):
-        self.message.value = f"<span style='color:#b00'>⚠ {html.escape(text)}</span>"
+        self.message.value = error_html(text)
 
     def _ipython_display_(self):
         from IPython.display import display

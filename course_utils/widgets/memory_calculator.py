@@ -11,24 +11,17 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from course_utils.env import human_bytes
 from course_utils.measure import dtype_bytes
-from course_utils.registry import (RUNTIME_OVERHEAD_BYTES, catalog, context_used, estimate_memory_bytes, get_spec,
-                                   kv_cache_bytes_for)
+from course_utils.catalog import catalog, get_spec
+from course_utils.sizing import MACHINES, context_used, estimate_memory_bytes, kv_cache_bytes_for, machines_that_fit
 
 # name -> (bytes a model may use, is it a CPU machine where Python + torch take their share too)
-DEVICES = {
-    "Binder (2 GB RAM)": (2e9, True),
-    "phone (~8 GB, ~4 GB usable)": (4e9, True),
-    "laptop (16 GB RAM)": (16e9, True),
-    "Colab T4 (16 GB GPU)": (16e9, False),
-    "H100 (80 GB GPU)": (80e9, False),
-}
 DTYPES = ["float32", "bfloat16", "float16", "int8", "int4"]
 MAX_CONTEXT, MAX_BATCH = 1_048_576, 1024
 
 
 def memory_breakdown(spec, dtype: str, context: int, batch: int = 1) -> dict:
     """Bytes for the weights, the KV cache (``context`` tokens, capped at the model's own context),
-    and activations (≈ 10 % of the weights); ``total`` equals registry.estimate_memory_bytes."""
+    and activations (≈ 10 % of the weights); ``total`` equals sizing.estimate_memory_bytes."""
     n = spec.params or spec.formula_params()
     used_context = context_used(spec, context)
     weights = n * dtype_bytes(dtype)
@@ -36,12 +29,6 @@ def memory_breakdown(spec, dtype: str, context: int, batch: int = 1) -> dict:
     total = estimate_memory_bytes(spec, dtype, context, batch)
     return {"weights": int(weights), "kv_cache": kv, "activations": total - int(weights) - kv,
             "total": total, "context": used_context, "capped": used_context < context}
-
-
-def fits(total_bytes: int) -> dict[str, bool]:
-    """Device name -> whether ``total_bytes`` fits (CPU machines keep room for Python and torch)."""
-    return {name: total_bytes + (RUNTIME_OVERHEAD_BYTES if cpu else 0) <= capacity
-            for name, (capacity, cpu) in DEVICES.items()}
 
 
 def _model_names() -> list[str]:
@@ -72,7 +59,7 @@ class MemoryCalculator:
         spec = get_spec(self.model.value)
         context, batch = int(self.context.value or 1), int(self.batch.value or 1)
         b = memory_breakdown(spec, self.dtype.value, max(1, context), max(1, batch))
-        self.result = {**b, "fits": fits(b["total"])}
+        self.result = {**b, "fits": machines_that_fit(b["total"])}
         note = (f"<br><i>{html.escape(spec.name)} reads at most {spec.context:,} tokens: the KV cache is "
                 f"computed for {b['context']:,}, not the {context:,} asked for.</i>") if b["capped"] else ""
         verdicts = " &nbsp; ".join(f"{'✅' if ok else '❌'} {html.escape(name)}"
@@ -92,8 +79,8 @@ class MemoryCalculator:
             for part, color in (("weights", "#4c9be8"), ("kv_cache", "#e8884c"), ("activations", "#999999")):
                 ax.barh(0, b[part] / 1e9, left=left, color=color, label=part.replace("_", " "))
                 left += b[part] / 1e9
-            devices = list(DEVICES)
-            ax.barh(range(1, len(devices) + 1), [DEVICES[d][0] / 1e9 for d in devices],
+            devices = list(MACHINES)
+            ax.barh(range(1, len(devices) + 1), [MACHINES[d][0] / 1e9 for d in devices],
                     color=["#c9f0c1" if ok else "#f7c8d9" for ok in self.result["fits"].values()])
             ax.set_yticks(range(len(devices) + 1), [name] + devices, fontsize=8)
             ax.set_xscale("log")

@@ -6,9 +6,10 @@ import html
 
 import ipywidgets as W
 
-from course_utils.errors import FRIENDLY
+from course_utils.errors import CourseError
 from course_utils.generation import generate
 from course_utils.loading import load_model
+from course_utils.widgets.html import error_html
 
 
 class QuickGenerate:
@@ -42,9 +43,9 @@ class QuickGenerate:
             lm = self._loader(self.model.value, dtype=self.dtype)
             r = generate(lm, self.prompt.value, max_new_tokens=self.max_new_tokens.value,
                          temperature=self.temperature.value)
-        except FRIENDLY as exc:
+        except CourseError as exc:
             self.last = None
-            self.result.value = f"<span style='color:#b00'>⚠ {html.escape(str(exc))}</span>"
+            self.result.value = error_html(str(exc))
             return None
         finally:
             self.button.disabled = False

@@ -13,8 +13,9 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import display
 
-from course_utils.errors import FRIENDLY
+from course_utils.errors import CourseError
 from course_utils.sampling import next_token_logits, sample_continuation, show_token, transform
+from course_utils.widgets.html import error_html
 
 
 class SamplingExplorer:
@@ -56,7 +57,7 @@ class SamplingExplorer:
     # ------------------------------------------------------------------ logic
 
     def _error(self, target: W.HTML, message: str) -> None:
-        target.value = f"<span style='color:#b00'>⚠ {html.escape(message)}</span>"
+        target.value = error_html(message)
 
     def _current_logits(self) -> torch.Tensor:
         if self._logits_prompt != self.prompt.value:  # the model runs only when the prompt changes
@@ -68,7 +69,7 @@ class SamplingExplorer:
         """Recompute the distribution for the current prompt and sliders; redraw the bars."""
         try:
             logits = self._current_logits()
-        except FRIENDLY as exc:
+        except CourseError as exc:
             self.step = None
             self._error(self.stats, str(exc))
             self._draw(None)
@@ -121,7 +122,7 @@ class SamplingExplorer:
             ids = sample_continuation(self.lm, self.prompt.value, self.max_new_tokens.value,
                                       self.temperature.value, self.top_k.value, self.top_p.value,
                                       generator=self._generator)
-        except FRIENDLY as exc:
+        except CourseError as exc:
             self._error(self.sample_html, str(exc))
             return None
         finally:

@@ -9,7 +9,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 from course_utils.env import GPUInfo, HubStatus, MachineInfo, human_bytes
-from course_utils.registry import default_dtype, estimate_memory_bytes, get_spec, pick_pair
+from course_utils.catalog import get_spec
+from course_utils.sizing import default_dtype, estimate_memory_bytes
+from course_utils.tiers import pick_pair
 
 PROFILES = {
     "Binder (2 GB RAM, CPU)": dict(ram_gb=2),

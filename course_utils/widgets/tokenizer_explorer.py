@@ -11,6 +11,7 @@ import html
 import ipywidgets as W
 
 from course_utils.sampling import show_token
+from course_utils.widgets.html import error_html
 
 COLORS = ["#fde2a7", "#bde3f7", "#c9f0c1", "#f7c8d9", "#dcd0f5", "#f9d3b4"]
 MAX_CHARS = 5000  # longer text is cut, so a pasted book cannot freeze the page
@@ -44,7 +45,7 @@ def hub_tokenizers(names=("SmolLM2-135M", "Qwen2.5-0.5B")) -> tuple[dict, str]:
     from transformers import AutoTokenizer
 
     from course_utils.env import check_hub
-    from course_utils.registry import get_spec
+    from course_utils.catalog import get_spec
 
     hub = check_hub()
     if not hub.reachable:
@@ -117,7 +118,7 @@ class TokenizerExplorer:
         if not text.strip():
             for pane in self.panes:
                 pane.value = ""
-            self.summary.value = "<span style='color:#b00'>⚠ The text is empty: type something to tokenize.</span>"
+            self.summary.value = error_html("The text is empty: type something to tokenize.")
             return None
         note = ""
         if len(text) > MAX_CHARS:
@@ -126,7 +127,7 @@ class TokenizerExplorer:
             try:
                 pieces = token_pieces(self.tokenizers[label], text)
             except Exception as exc:  # a third-party tokenizer failing must not kill the widget
-                pane.value = f"<b>{html.escape(label)}</b><br><span style='color:#b00'>⚠ {html.escape(str(exc))}</span>"
+                pane.value = f"<b>{html.escape(label)}</b><br>{error_html(str(exc))}"
                 continue
             self.counts[label] = len(pieces)
             pane.value = (f"<b>{html.escape(label)}</b><br><small>{len(pieces)} tokens · "

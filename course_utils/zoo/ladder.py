@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 @dataclass(frozen=True, kw_only=True)
 class LadderSpec:
     """Architecture and training budget of one course model (the hub catalog's entries are
-    ``course_utils.registry.ModelSpec``; this is the recipe of a model the course trains itself)."""
+    ``course_utils.catalog.ModelSpec``; this is the recipe of a model the course trains itself)."""
 
     name: str
     n_layers: int
