@@ -3,6 +3,7 @@
     doctor            report on this machine and the models it gets
     zoo build         generate the corpus, train the tokenizer and the course models
     exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
+    finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
 
@@ -30,6 +31,12 @@ def _exercises(args: argparse.Namespace) -> int:
     return exercises.main(args.exercise_args)
 
 
+def _finetune(args: argparse.Namespace) -> int:
+    from course_utils import finetune_results
+
+    return finetune_results.run_from_args(args)
+
+
 def _download(args: argparse.Namespace) -> int:
     from course_utils.loading import download_model
 
@@ -53,16 +60,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("exercise_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=_exercises)
 
+    p = sub.add_parser("finetune", help="run lesson 08's fine-tuning grid and write models/finetune/results.json")
+    from course_utils.finetune_results import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=_finetune)
+
     p = sub.add_parser("download", help="download a catalog model (needs the hub)")
     p.add_argument("name")
     p.set_defaults(func=_download)
 
     args = parser.parse_args(argv)
-    from course_utils.errors import FRIENDLY
+    from course_utils.errors import CourseError
 
     try:
         return args.func(args)
-    except FRIENDLY as exc:  # a learner's mistake: one line, no traceback
+    except CourseError as exc:  # a learner's mistake: one line, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
