@@ -164,18 +164,11 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 @functools.lru_cache(maxsize=None)
 def bfloat16_speedup(n: int = 256) -> float:
-    """How many times faster a bfloat16 matmul of (4n, n) @ (n, n) runs than a float32 one, here.
+    """How many times faster a bfloat16 matmul of (4n, n) @ (n, n) runs than a float32 one, here (fastest of 3).
     CPUs with AMX or AVX512-BF16 run it several times faster; others (AVX2 only) far slower."""
-    def rate(dtype):
-        a, b = torch.randn(4 * n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-        a @ b  # warm up
-        best = math.inf
-        for _ in range(3):
-            t = time.perf_counter()
-            a @ b
-            best = min(best, time.perf_counter() - t)
-        return 1 / best
-    return rate(torch.bfloat16) / rate(torch.float32)
+    from course_utils.hardware import matmul_rate
+
+    return matmul_rate("bfloat16", 4 * n, n, n, repeats=3).high / matmul_rate("float32", 4 * n, n, n, repeats=3).high
 
 
 def autocast_dtype_for(precision: str, device: str = "cpu") -> torch.dtype | None:

@@ -6,23 +6,15 @@ import time
 
 import torch
 
+from course_utils.hardware import matmul_rate
+
 
 def matmul_flops(n: int = 2048, seconds: float = 3.0, threads: int | None = None) -> float:
-    """FLOP/s of float32 (n x n) @ (n x n) products, best of repeated timing runs, on ``threads``
-    torch threads (default: torch's current setting)."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b  # warm up
-    best, end = 0.0, time.time() + seconds
-    while time.time() < end:
-        t = time.perf_counter()
-        for _ in range(3):
-            a @ b
-        best = max(best, 3 * 2 * n ** 3 / (time.perf_counter() - t))
-    torch.set_num_threads(before)
-    return best
+    """FLOP/s of float32 (n x n) @ (n x n) products, the fastest of as many runs as fit in about ``seconds``
+    (``hardware.matmul_rate``), on ``threads`` torch threads (default: torch's current setting)."""
+    first = matmul_rate("float32", n, n, n, repeats=1, threads=threads)
+    repeats = max(1, min(1000, int(seconds * first.median / (2 * n ** 3))))
+    return max(first.high, matmul_rate("float32", n, n, n, repeats=repeats, threads=threads).high)
 
 
 def layer_matmul_flops(rows: int, hidden: int, mlp: int, vocab: int, dtype: torch.dtype = torch.float32,
