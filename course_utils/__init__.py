@@ -11,7 +11,8 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
 - lessons 05–07: ``scaling``, ``generation``, ``arena``, ``tokenizer_diff``, ``heads``, ``lens``;
 - lesson 08: ``lora``, ``finetune``, ``finetune_results``, ``training_memory``;
 - lesson 09 (in preparation, no notebook yet): ``quantize`` (group-wise weight quantization from scratch),
-  ``hardware`` (matmul throughput per dtype, memory bandwidth, the decode bound);
+  ``hardware`` (matmul throughput per dtype, memory bandwidth, the decode bound), ``serving`` (the KV cache and
+  batching, timed);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena),
@@ -59,6 +60,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "finetune_results": (8,),
     "training_memory": (8,),
     "quantize": (),  # lesson 09, in preparation
+    "serving": (),  # lesson 09, in preparation
     "hardware": (),  # lesson 09, in preparation; also the zoo's and the training loop's yardstick
     "widgets": (0,),
     "widgets.sampling_explorer": (1,),

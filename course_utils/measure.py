@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 import torch
@@ -163,6 +163,7 @@ class GenerationTiming:
     n_new_tokens: int
     time_to_first_token_s: float
     total_s: float
+    arrivals_s: list[float] = field(default_factory=list)  # when each new token arrived, from the call's start
 
     @property
     def tokens_per_s(self) -> float:
@@ -193,7 +194,7 @@ def time_generation(model, input_ids: torch.Tensor, max_new_tokens: int = 32, **
     end = time.perf_counter()
     n_new = out.shape[1] - input_ids.shape[1]
     ttft = (streamer.times[0] - start) if streamer.times else end - start
-    return out, GenerationTiming(input_ids.shape[1], n_new, ttft, end - start)
+    return out, GenerationTiming(input_ids.shape[1], n_new, ttft, end - start, [t - start for t in streamer.times])
 
 
 def _reset_linux_peak_rss() -> bool:
