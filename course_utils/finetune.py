@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -203,6 +202,14 @@ def few_shot_prefix(examples: list[Document], tokenizer, budget_tokens: int) -> 
     return prefix, k
 
 
+def few_shot_for(model, tokenizer, data: "EvalSet", pool: int = 50) -> tuple[str, int]:
+    """As many worked examples (from the last ``pool`` training chats) as fit in ``model``'s context next to the
+    longest test chat's prompt and its label: (prefix, how many)."""
+    longest = max(len(tokenizer(BANK.prompt_of(d) + max(BANK.labels, key=len) + "\n")["input_ids"])
+                  for d in data.domain_test)
+    return few_shot_prefix(data.train[-pool:], tokenizer, model.config.max_position_embeddings - longest)
+
+
 def accuracy(model, tokenizer, docs: list[Document], prefix: str = "") -> float:
     """Intent accuracy: the most likely label after each chat's prompt (with ``prefix`` before the chat)."""
     shown = [replace(d, text=prefix + d.text) for d in docs] if prefix else docs
@@ -240,11 +247,8 @@ def run_contender(lm, data: EvalSet, cfg: FinetuneConfig, *, callback=None, prog
         guard_training(lm.spec, method="full" if cfg.method == "full" else "lora", batch=cfg.batch_size,
                        seq_len=min(cfg.block_size, lm.spec.context or cfg.block_size), r=cfg.lora_rank,
                        available_bytes=available_bytes)
-    start = time.perf_counter()
-    model = adaptable_copy(lm.model)
-    (model, hist), peak = peak_memory(finetune, model, lm.tokenizer, data.train[: cfg.n_docs], cfg,
+    (model, hist), peak = peak_memory(finetune, adaptable_copy(lm.model), lm.tokenizer, data.train[: cfg.n_docs], cfg,
                                       callback=callback, progress=progress)
-    hist.wall_s = hist.wall_s or time.perf_counter() - start
     label = {"full": "fine-tuned (all weights)", "lora": "LoRA (course_utils.lora)", "peft": "LoRA (peft)"}
     row = measure_contender(f"{lm.info.name}, {label[cfg.method]}, {cfg.n_docs} docs", lm.info.name, model,
                             lm.tokenizer, data, method=cfg.method, n_docs=cfg.n_docs, hist=hist, peak=peak)

@@ -1,6 +1,6 @@
 """The full fine-tuning grid of lesson 08, run by a command and shipped as a small results file.
 
-    python -m course_utils finetune                 # the whole grid (about 30 min on 2 cores)
+    python -m course_utils finetune                 # the whole grid (about an hour on 2 cores)
     python -m course_utils finetune --sizes 50 200  # part of it
 
 It writes ``models/finetune/results.json`` (every contender's numbers, the configs, the machine and the
@@ -23,7 +23,7 @@ import torch
 
 from course_utils import MODELS_DIR, __version__
 from course_utils.errors import CourseError
-from course_utils.finetune import (DATA_SIZES, METHODS, Contender, EvalSet, FinetuneConfig, few_shot_prefix,
+from course_utils.finetune import (DATA_SIZES, METHODS, Contender, EvalSet, FinetuneConfig, few_shot_for,
                                    measure_contender, run_contender)
 
 RESULTS_DIR = MODELS_DIR / "finetune"
@@ -55,19 +55,11 @@ def general_contenders(data: EvalSet, models=GRID_MODELS) -> list[Contender]:
         rows.append(measure_contender(f"{name}, as shipped (zero-shot)", name, lm.model, lm.tokenizer, data,
                                       method="as shipped"))
     lm = load_model(models[-1])
-    budget = lm.model.config.max_position_embeddings - _longest_prompt(lm.tokenizer, data)
-    prefix, k = few_shot_prefix(data.train[-50:], lm.tokenizer, budget)
+    prefix, k = few_shot_for(lm.model, lm.tokenizer, data)
     if k:
         rows.append(measure_contender(f"{models[-1]}, {k}-shot in the prompt", models[-1], lm.model, lm.tokenizer,
                                       data, method="few-shot", prefix=prefix, shots=k))
     return rows
-
-
-def _longest_prompt(tokenizer, data: EvalSet) -> int:
-    from course_utils.corpus import BANK
-
-    return max(len(tokenizer(BANK.prompt_of(d) + label + "\n")["input_ids"])
-               for d in data.domain_test for label in BANK.labels[:1])
 
 
 def run_grid(models=GRID_MODELS, methods=("full", "lora"), sizes=DATA_SIZES, *, peft_check: bool = True,
@@ -213,6 +205,28 @@ def plot_data_efficiency(results: dict, ax=None):
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("How much domain data does each model need?")
     return ax
+
+
+def plot_forgetting(results: dict, n_docs: int = 2000, ax=None) -> list[dict]:
+    """General-mix bits/char of each model as shipped and after fine-tuning on ``n_docs`` chats (all weights and
+    LoRA), against the floor; returns the rows drawn (name, before, after)."""
+    import matplotlib.pyplot as plt
+
+    rows = results["contenders"]
+    shipped = {c["model"]: c["general_bpc"] for c in rows if c["method"] == "as shipped"}
+    tuned = [c for c in rows if c["method"] in ("full", "lora") and c["n_docs"] == n_docs]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3))
+    x = range(len(tuned))
+    ax.bar(x, [shipped[c["model"]] for c in tuned], width=0.4, label="as shipped")
+    ax.bar([i + 0.4 for i in x], [c["general_bpc"] for c in tuned], width=0.4,
+           label=f"after fine-tuning on {n_docs:,} bank chats")
+    ax.axhline(results["floors"]["general_bits_per_char"], color="black", ls=":", label="entropy floor")
+    ax.set_xticks([i + 0.2 for i in x],
+                  [f"{c['model']}\n{'all weights' if c['method'] == 'full' else 'LoRA'}" for c in tuned], fontsize=8)
+    ax.set_ylabel("general-mix bits/char")
+    ax.legend(fontsize=8)
+    return [{"name": c["name"], "before": shipped[c["model"]], "after": c["general_bpc"]} for c in tuned]
 
 
 def plot_cost_vs_quality(contenders: list[dict], ax=None):
