@@ -13,7 +13,7 @@ One idea per module:
 - ``run``: :class:`ArenaRun`, the side-by-side run (worker threads, one queue, a stop event);
 - ``next_token``: both models' next-token distributions aligned by decoded text, with KL;
 - ``batch``: the shipped prompt set through every side, scored and summarised;
-- ``cost``: cost per 1,000 tokens from visible assumptions.
+- :class:`CostAssumptions` (from course_utils.cost): cost per 1,000 tokens from visible assumptions.
 
 Each local side samples from its own ``torch.Generator`` seeded with the settings' seed: seeded
 runs repeat exactly, even with both sides at once, and the learner's global random state is left
@@ -22,13 +22,13 @@ alone. The engine draws nothing: the HTML and the plots live in course_utils.wid
 
 from course_utils.arena.batch import (CATEGORIES, PROMPTS_PATH, BatchResult, BatchRow, course_world_prompts,
                                       load_prompts, run_batch, score_answer, words)
-from course_utils.arena.cost import CostAssumptions
 from course_utils.arena.events import DoneEvent, ErrorEvent, Event, TokenEvent, UsageEvent
 from course_utils.arena.next_token import (KL_FLOOR, OTHER, NextTokenComparison, align_by_text,
                                            compare_next_token, kl_divergence_bits, text_distribution,
                                            vocab_texts)
 from course_utils.arena.run import SCHEDULES, ArenaRun, SideResult
 from course_utils.arena.sides import LocalSide, RemoteSide, Side, SideInfo, UnavailableSide
+from course_utils.cost import CostAssumptions
 
 __all__ = [
     "ArenaRun", "BatchResult", "BatchRow", "CATEGORIES", "CostAssumptions", "DoneEvent", "ErrorEvent", "Event",

@@ -15,9 +15,9 @@ import html
 
 import ipywidgets as W
 
-from course_utils.arena import (CATEGORIES, OTHER, SCHEDULES, ArenaRun, BatchResult, CostAssumptions, LocalSide,
-                                NextTokenComparison, RemoteSide, UnavailableSide, compare_next_token,
-                                load_prompts, run_batch)
+from course_utils.arena import (CATEGORIES, OTHER, SCHEDULES, ArenaRun, BatchResult, LocalSide, NextTokenComparison,
+                                RemoteSide, UnavailableSide, compare_next_token, load_prompts, run_batch)
+from course_utils.cost import CostAssumptions
 from course_utils.env import human_bytes
 from course_utils.errors import CourseError
 from course_utils.generation import GenerationSettings
