@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 
 class CourseError(Exception):
     """Base of the course's own errors: shown in notebooks as one readable line."""
@@ -31,6 +33,10 @@ class CourseModelsMissingError(CourseError):
     pass
 
 
+class MissingLibraryError(CourseError, ImportError):
+    """An optional library (torchao, bitsandbytes) is not installed; the message says how to install it."""
+
+
 def show_friendly_errors(ipython=None) -> bool:
     """In IPython/Jupyter, show course errors as one readable line instead of a traceback.
 
@@ -50,4 +56,8 @@ def show_friendly_errors(ipython=None) -> bool:
         return None
 
     ipython.set_custom_exc((CourseError,), handler)
+    # trio (imported later by the hub's HTTP client) warns that it sees this handler and skips its own, which
+    # only changes how trio's exception groups print: not a learner's concern
+    warnings.filterwarnings("ignore", message="IPython detected, but you already have a custom exception handler",
+                            category=RuntimeWarning)
     return True

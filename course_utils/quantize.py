@@ -8,8 +8,12 @@ its largest magnitude divided by the largest code, and each weight becomes a who
 
 The codes take ``bits`` bits each once packed, and the scales one 16-bit number per group. So the cost is
 ``bits + 16 / group_size`` bits per weight (``bits_per_weight``). Here codes are held in int8 tensors, which is
-simple to read; ``packed_bytes`` counts what a packed file would hold. Maintained libraries (torchao int8
-weight-only, bitsandbytes NF4) store the same idea with faster kernels.
+simple to read; ``packed_bytes`` counts what a packed file would hold.
+
+NF4 (``quantize_nf4``), the 4-bit format of QLoRA, keeps the per-block scale but places its 16 levels where
+normally distributed weights are dense instead of evenly. Maintained libraries (torchao int8 weight-only,
+bitsandbytes NF4) store the same formats with faster kernels: ``course_utils.quantize_libraries`` compares them
+with this module value by value.
 """
 
 from __future__ import annotations
@@ -82,10 +86,14 @@ def quantize_weight(weight: torch.Tensor, bits: int = 8, group_size: int = 64) -
     return QuantizedWeight(codes.view(out, n), scales, bits, group_size)
 
 
+def relative_error(weight: torch.Tensor, restored: torch.Tensor) -> float:
+    """‖W − Ŵ‖ / ‖W‖: how far a restored (dequantized) weight is from the original, as a fraction."""
+    return float((weight.float() - restored.float()).norm() / weight.float().norm())
+
+
 def reconstruction_error(weight: torch.Tensor, bits: int = 8, group_size: int = 64) -> float:
     """Relative error ‖W − Ŵ‖ / ‖W‖ of quantizing then dequantizing ``weight``."""
-    restored = quantize_weight(weight, bits, group_size).dequantize()
-    return float((weight.float() - restored).norm() / weight.float().norm())
+    return relative_error(weight, quantize_weight(weight, bits, group_size).dequantize())
 
 
 class QuantizedLinear(nn.Module):
@@ -159,3 +167,66 @@ def model_packed_bytes(model: nn.Module) -> int:
             seen.add(id(t))
             total += t.numel() * t.element_size()
     return total
+
+
+# --- NF4: NormalFloat 4-bit -------------------------------------------------------------------------------------
+# QLoRA (Dettmers, Pagnoni, Holtzman, Zettlemoyer 2023, "QLoRA: Efficient Finetuning of Quantized LLMs",
+# arXiv:2305.14314, section 3 and appendix E) observes that trained weights are roughly normally distributed, so
+# evenly spaced levels waste codes on the tails. Its 16 levels are quantiles of N(0, 1), rescaled to [-1, 1]:
+# 7 negative, an exact zero, 8 positive (the asymmetry keeps zero exact with an even number of codes). Each level
+# then stands for about the same share of the weights. These are the float32 values of the paper's appendix E,
+# the table bitsandbytes uses (``bitsandbytes.functional.get_4bit_type("nf4")``).
+NF4_LEVELS: tuple[float, ...] = (
+    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+)
+ABSMAX_BITS = 32  # NF4 keeps one float32 absmax per block (QLoRA's "double quantization" would shrink it)
+
+
+@dataclass
+class NF4Weight:
+    """NF4 codes of a flattened weight: 0..15 as uint8 (numel,), one absmax per block (numel // block_size,)."""
+
+    codes: torch.Tensor
+    absmax: torch.Tensor
+    shape: tuple[int, int]
+    block_size: int
+
+    def dequantize(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        levels = torch.tensor(NF4_LEVELS, device=self.codes.device)[self.codes.long()]
+        levels = levels.view(-1, self.block_size)  # (blocks, block_size)
+        return (levels * self.absmax[:, None]).view(self.shape).to(dtype)  # (out, in)
+
+    @property
+    def packed_bytes(self) -> int:
+        """Bytes in a file that packs two 4-bit codes per byte and stores a float32 absmax per block."""
+        return (self.codes.numel() * 4 + self.absmax.numel() * ABSMAX_BITS + 7) // 8
+
+
+@torch.no_grad()
+def quantize_nf4(weight: torch.Tensor, block_size: int = 64) -> NF4Weight:
+    """NF4 quantization of a (out, in) weight, in blocks of ``block_size`` consecutive values of the flattened
+    weight (64 is QLoRA's choice): each block is divided by its largest magnitude, then each value takes the
+    nearest of the 16 ``NF4_LEVELS``."""
+    if weight.dim() != 2:
+        raise BadInputError(f"quantize_nf4 takes a (out, in) matrix, got shape {tuple(weight.shape)}.")
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise BadInputError(f"block_size must be a whole number of at least 1, got {block_size!r} (64 is usual).")
+    if weight.numel() % block_size:
+        raise BadInputError(f"block_size={block_size} does not divide the weight's {weight.numel()} values; choose "
+                            f"a divisor of {weight.numel()} (e.g. {_divisor_near(weight.numel(), block_size)}).")
+    blocks = weight.float().reshape(-1, block_size)  # (blocks, block_size)
+    absmax = blocks.abs().amax(dim=-1)  # (blocks,)
+    scaled = blocks / torch.where(absmax > 0, absmax, torch.ones_like(absmax))[:, None]  # in [-1, 1]
+    levels = torch.tensor(NF4_LEVELS, device=weight.device)
+    # The nearest level is the interval between midpoints that a value falls in: the same answer as
+    # argmin |scaled - level|, without a (numel, 16) table of distances.
+    codes = torch.bucketize(scaled, (levels[1:] + levels[:-1]) / 2).to(torch.uint8)  # (blocks, block_size)
+    return NF4Weight(codes.view(-1), absmax, tuple(weight.shape), block_size)
+
+
+def nf4_reconstruction_error(weight: torch.Tensor, block_size: int = 64) -> float:
+    """Relative error ‖W − Ŵ‖ / ‖W‖ of NF4-quantizing then dequantizing ``weight``."""
+    return relative_error(weight, quantize_nf4(weight, block_size).dequantize())

@@ -46,3 +46,15 @@ def test_every_package_course_utils_imports_is_declared_in_pyproject():
 def test_requirements_pin_httpx_like_the_binder_image():
     pins = [line for line in (REPO / "requirements.txt").read_text().splitlines() if line.startswith("httpx==")]
     assert len(pins) == 1 and pins[0] in (REPO / "binder" / "requirements.txt").read_text().splitlines()
+
+
+def test_the_quantization_libraries_are_pinned_alike_everywhere_they_are_named():
+    tomllib = pytest.importorskip("tomllib")
+    from course_utils.quantize_libraries import LIBRARY_VERSIONS
+
+    pins = {f"{name}=={version}" for name, version in LIBRARY_VERSIONS.items()}
+    extra = set(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["quantization"])
+    assert extra == pins
+    for path in (REPO / "requirements.txt", REPO / "binder" / "requirements.txt"):
+        lines = {line.split("#")[0].strip() for line in path.read_text().splitlines()}
+        assert pins <= lines, path

@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from course_utils.errors import BadInputError
-from course_utils.quantize import (QuantizedLinear, bits_per_weight, model_packed_bytes, quantize_model,
-                                   quantize_weight, reconstruction_error)
+from course_utils.quantize import (NF4_LEVELS, NF4Weight, QuantizedLinear, bits_per_weight, model_packed_bytes,
+                                   nf4_reconstruction_error, quantize_model, quantize_nf4, quantize_weight,
+                                   reconstruction_error)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -96,3 +97,78 @@ def test_a_model_whose_width_the_group_does_not_divide_is_refused_before_any_cha
     with pytest.raises(BadInputError, match="48 inputs"):
         quantize_model(model, bits=4, group_size=32)
     assert [type(m) for m in model] == before
+
+
+# --- NF4 ----------------------------------------------------------------------------------------------------------
+
+def test_nf4_levels_are_normal_quantiles_with_an_exact_zero_and_match_bitsandbytes():
+    levels = torch.tensor(NF4_LEVELS)
+    assert levels.dtype == torch.float32 and levels.numel() == 16
+    assert torch.all(levels[1:] > levels[:-1]) and levels[0] == -1 and levels[-1] == 1
+    assert (levels < 0).sum() == 7 and (levels == 0).sum() == 1 and (levels > 0).sum() == 8
+    # QLoRA's construction: the positive half are normal quantiles, scaled so the largest is 1
+    normal = torch.distributions.Normal(0.0, 1.0)
+    offset = 0.9677083  # the paper's outermost quantile, (1 - 1 / (2 * 15) + 1 - 1 / (2 * 16)) / 2
+    positive = normal.icdf(torch.linspace(offset, 0.5, 9)[:-1]).flip(0)  # 8 levels above zero
+    negative = -normal.icdf(torch.linspace(offset, 0.5, 8)[:-1])  # 7 below
+    assert torch.allclose(levels[8:], positive / positive.max(), atol=1e-6)
+    assert torch.allclose(levels[:7], negative / positive.max(), atol=1e-6)
+    bnb = pytest.importorskip("bitsandbytes.functional")
+    assert torch.equal(levels, bnb.get_4bit_type("nf4", device="cpu"))
+
+
+def test_nf4_codes_are_the_nearest_level_of_each_value_over_its_block_absmax():
+    w = _weight(8, 96) * 0.02
+    q = quantize_nf4(w, block_size=32)
+    assert q.codes.dtype == torch.uint8 and q.codes.shape == (8 * 96,) and q.absmax.shape == (8 * 96 // 32,)
+    assert q.shape == (8, 96) and int(q.codes.max()) <= 15
+    blocks = w.reshape(-1, 32)
+    assert torch.equal(q.absmax, blocks.abs().amax(-1))
+    nearest = (blocks[..., None] / q.absmax[:, None, None] - torch.tensor(NF4_LEVELS)).abs().argmin(-1)
+    assert torch.equal(q.codes.long(), nearest.view(-1))
+    assert torch.all(q.codes.view(-1, 32).long().sub(7).abs().amax(-1) >= 7)  # each block's absmax hits ±1
+
+
+def test_nf4_reproduces_bitsandbytes_codes_absmax_and_values_exactly():
+    bnb = pytest.importorskip("bitsandbytes.functional")
+    for shape in ((64, 128), (128, 352), (352, 128)):
+        w = torch.randn(*shape, generator=torch.Generator().manual_seed(shape[1])) * 0.05
+        packed, state = bnb.quantize_4bit(w, blocksize=64, quant_type="nf4")
+        packed = packed.view(-1)
+        codes = torch.stack([packed >> 4, packed & 0xF], dim=1).view(-1)  # two codes a byte, high nibble first
+        ours = quantize_nf4(w, block_size=64)
+        assert torch.equal(codes, ours.codes)
+        assert torch.equal(state.absmax, ours.absmax)
+        if shape[1] % 64 == 0:  # bitsandbytes' CPU dequantize needs whole blocks per row (quantize_libraries)
+            assert torch.equal(bnb.dequantize_4bit(packed.view(-1, 1), state), ours.dequantize())
+
+
+def test_nf4_restores_values_on_its_grid_exactly_and_an_all_zero_block_as_zeros():
+    codes = torch.randint(0, 16, (4, 64), generator=torch.Generator().manual_seed(3))
+    codes[:, ::16] = 15  # every block of 16 reaches level 1.0, so its absmax is exactly 0.5
+    w = torch.tensor(NF4_LEVELS)[codes] * 0.5
+    w[1, :16] = 0.0
+    q = quantize_nf4(w, block_size=16)
+    assert torch.equal(q.dequantize(), w)
+    assert q.dequantize(torch.bfloat16).dtype == torch.bfloat16
+    assert not torch.isnan(q.dequantize()).any()
+
+
+def test_nf4_beats_evenly_spaced_int4_on_normal_weights_at_the_same_block_and_costs_four_and_a_half_bits():
+    w = _weight(64, 256) * 0.02
+    assert nf4_reconstruction_error(w, 64) < 0.9 * reconstruction_error(w, bits=4, group_size=64)
+    q = quantize_nf4(w, 64)
+    assert q.packed_bytes == 64 * 256 // 2 + (64 * 256 // 64) * 4  # codes + float32 absmax
+    assert q.packed_bytes * 8 / w.numel() == 4.5
+    assert isinstance(q, NF4Weight)
+
+
+@pytest.mark.parametrize("weight, block_size, message", [
+    (torch.zeros(4, 40), 64, "does not divide the weight's 160 values"),
+    (torch.zeros(4, 64), 0, "block_size must be"),
+    (torch.zeros(4, 64), True, "block_size must be"),
+    (torch.zeros(256), 64, r"\(out, in\) matrix"),
+])
+def test_nf4_bad_input_says_what_to_use_instead(weight, block_size, message):
+    with pytest.raises(BadInputError, match=message):
+        quantize_nf4(weight, block_size)
