@@ -27,6 +27,7 @@ from course_utils.measure import peak_memory
 from course_utils.training import History, TrainConfig, encode_texts, train
 from course_utils.training_memory import guard_training
 from course_utils.zoo import evaluate
+from course_utils.zoo.evaluate import bits_per_char
 
 METHODS = ("full", "lora", "peft")
 DATA_SIZES = (50, 200, 1000, 2000)  # the data-efficiency sweep: documents of the bank train split
@@ -214,10 +215,6 @@ def accuracy(model, tokenizer, docs: list[Document], prefix: str = "") -> float:
     """Intent accuracy: the most likely label after each chat's prompt (with ``prefix`` before the chat)."""
     shown = [replace(d, text=prefix + d.text) for d in docs] if prefix else docs
     return evaluate.task_accuracy(model, tokenizer, shown, BANK)
-
-
-def bits_per_char(model, tokenizer, docs: list[Document]) -> float:
-    return evaluate.by_domain(docs, evaluate.doc_bits(model, tokenizer, docs))["mix"]
 
 
 def measure_contender(name: str, model_name: str, model, tokenizer, data: EvalSet, *, method: str,

@@ -102,3 +102,56 @@ def decode_bound(weight_bytes: float, bandwidth_bytes_per_s: float) -> float:
     if weight_bytes <= 0 or bandwidth_bytes_per_s <= 0:
         raise BadInputError("weight bytes and bandwidth must be positive")
     return bandwidth_bytes_per_s / weight_bytes
+
+
+@dataclass(frozen=True)
+class DtypeSupport:
+    """Whether ``dtype`` matrix products run on a device, and how fast against float32."""
+
+    dtype: str
+    runs: bool
+    speed_vs_float32: float | None  # > 1: faster than float32
+    note: str
+
+
+def dtype_support(dtype, *, device: str = "cpu", n: int = 256) -> DtypeSupport:
+    """Try a small (n × n) product in ``dtype``: refused, emulated (far slower than float32) or native.
+
+    Small and on one thread on purpose: an emulated dtype can run 100× slower than float32, and this must stay
+    quick; one thread keeps a busy machine's other work from skewing the ratio.
+    """
+    name = str(_dtype(dtype)).removeprefix("torch.")
+    if name == "float32":
+        return DtypeSupport(name, True, 1.0, "the reference: 4 bytes per number, supported everywhere.")
+    try:
+        rate = matmul_rate(dtype, n, n, n, repeats=3, threads=1, device=device).median
+    except DeviceError as exc:
+        return DtypeSupport(name, False, None, str(exc))
+    ratio = rate / matmul_rate("float32", n, n, n, repeats=3, threads=1, device=device).median
+    if ratio < 0.2:
+        note = (f"runs, but {1 / ratio:.0f}× slower than float32 here: emulated, without hardware support on "
+                f"this {device}. Use float32 (or bfloat16 if it is faster) on this machine.")
+    elif ratio > 1.2:
+        note = f"{ratio:.1f}× faster than float32 here: the hardware computes in {name} directly."
+    else:
+        note = f"about as fast as float32 here ({ratio:.2f}×): it halves memory, not compute time."
+    return DtypeSupport(name, True, ratio, note)
+
+
+def plot_roofline(points: list[dict], bandwidth_bytes_per_s: float, ax=None):
+    """Decode tokens/s against bytes of weights (log–log): the bandwidth bound as a line, each measured model as a
+    point. ``points``: dicts with ``label``, ``weight_bytes`` and ``tokens_per_s``."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(7, 4.5))[1]
+    sizes = [p["weight_bytes"] for p in points]
+    lo, hi = min(sizes) / 2, max(sizes) * 2
+    xs = [lo * (hi / lo) ** (i / 50) for i in range(51)]
+    ax.plot(xs, [decode_bound(x, bandwidth_bytes_per_s) for x in xs], "k--",
+            label=f"bound: {bandwidth_bytes_per_s / 1e9:.0f} GB/s ÷ weight bytes")
+    for p in points:
+        ax.scatter(p["weight_bytes"], p["tokens_per_s"], s=40, label=p["label"], marker=p.get("marker", "o"))
+    ax.set(xscale="log", yscale="log", xlabel="bytes of weights read per token", ylabel="decode tokens/s",
+           title="Decode speed against the memory-bandwidth bound")
+    ax.legend(fontsize=8)
+    return ax

@@ -105,6 +105,12 @@ def clear_cache() -> None:
         cache.clear()
 
 
+def release(lm: LoadedModel) -> None:
+    """Forget one loaded model (its memory is freed once nothing else holds it), e.g. a large one measured once."""
+    for key in [k for k, v in _CACHE.items() if v is lm]:
+        del _CACHE[key]
+
+
 def cached_models() -> list[str]:
     """Names of the models loaded in this process, each once."""
     return [lm.info.name for lm in _CACHE.values()]

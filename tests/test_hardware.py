@@ -46,3 +46,38 @@ def test_bad_input_and_unsupported_dtypes_say_what_to_use(monkeypatch):
                         else real_matmul(a, b))
     with pytest.raises(DeviceError, match="do not run on cpu here.*Use float32"):
         matmul_rate("float16", 32, 32, 32)
+
+
+def test_dtype_support_tells_native_emulated_and_refused_apart(monkeypatch):
+    from course_utils import hardware
+
+    rates = {torch.float32: 100e9, torch.bfloat16: 250e9, torch.float16: 1e9}
+
+    def fake_rate(dtype, *a, **k):
+        dt = hardware._dtype(dtype)
+        if dt not in rates:
+            raise DeviceError(f"{dt} matrix products do not run on cpu here")
+        return Measured(rates[dt], rates[dt], rates[dt], "FLOP/s", 3)
+
+    monkeypatch.setattr(hardware, "matmul_rate", fake_rate)
+    bf16, fp16 = hardware.dtype_support("bfloat16"), hardware.dtype_support("float16")
+    assert bf16.runs and bf16.speed_vs_float32 == 2.5 and "2.5× faster" in bf16.note
+    assert fp16.runs and fp16.speed_vs_float32 == 0.01 and "emulated" in fp16.note and "100× slower" in fp16.note
+    assert hardware.dtype_support("float32").speed_vs_float32 == 1.0
+    del rates[torch.float16]
+    refused = hardware.dtype_support("float16")
+    assert not refused.runs and refused.speed_vs_float32 is None and "do not run" in refused.note
+
+
+def test_the_roofline_draws_the_bound_and_one_point_per_model():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.hardware import plot_roofline
+
+    ax = plot_roofline([{"label": "a", "weight_bytes": 1e6, "tokens_per_s": 100.0},
+                        {"label": "b", "weight_bytes": 1e8, "tokens_per_s": 20.0}], bandwidth_bytes_per_s=1e10)
+    (line,) = ax.get_lines()
+    xs, ys = line.get_data()
+    assert all(abs(y - 1e10 / x) < 1e-6 * y for x, y in zip(xs, ys))  # the bound is bandwidth ÷ bytes
+    assert len(ax.collections) == 2 and ax.get_xscale() == "log"

@@ -103,6 +103,21 @@ def test_clear_cache_forgets_models_and_every_per_tokenizer_cache(tiny_llama_dir
     assert loading.load_model(str(tiny_llama_dir)).info.load_seconds > 0
 
 
+def test_release_forgets_one_model_and_keeps_the_others(tiny_llama_dir):
+    import gc
+    import weakref
+
+    loading.clear_cache()
+    keep = loading.load_model(str(tiny_llama_dir))
+    big = loading.load_model("course-tiny")
+    ref = weakref.ref(big.model)
+    loading.release(big)
+    del big
+    gc.collect()
+    assert ref() is None  # nothing else held it: its memory is free
+    assert loading.load_model(str(tiny_llama_dir)) is keep
+
+
 def test_offline_without_fallback_explains_the_options(course_models_at, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     with pytest.raises(OfflineError, match="from_config=True"):

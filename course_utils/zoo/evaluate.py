@@ -49,6 +49,11 @@ def by_domain(docs: list[Document], bits: list[float]) -> dict[str, float]:
     return {k: sum(bits[i] for i in ix) / sum(len(docs[i].text) for i in ix) for k, ix in groups.items()}
 
 
+def bits_per_char(model, tokenizer, docs: list[Document]) -> float:
+    """Bits/char of the whole set of documents (the mix), the number every lesson compares with the floor."""
+    return by_domain(docs, doc_bits(model, tokenizer, docs))["mix"]
+
+
 def label_scores(model, tokenizer, docs: list[Document], task: LabelTask = HELPDESK) -> list[dict[str, float]]:
     """log p(label + line end | document up to the label prompt) for every label of ``task``."""
     seqs, spans = [], []
