@@ -10,11 +10,12 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   training loop), ``measure``, ``tables``;
 - lessons 05–07: ``scaling``, ``generation``, ``arena``, ``tokenizer_diff``, ``heads``, ``lens``;
 - lesson 08: ``lora``, ``finetune``, ``finetune_results``, ``training_memory``;
-- lesson 09 (in preparation, no notebook yet): ``quantize`` (group-wise weight quantization from scratch),
-  ``hardware`` (matmul throughput per dtype, memory bandwidth, the decode bound), ``serving`` (the KV cache and
-  batching, timed);
+- lesson 09: ``hardware`` (matmul throughput per dtype, memory bandwidth, the decode bound), ``quantize``
+  (group-wise int and NF4 weight quantization from scratch), ``quantize_libraries`` (torchao, bitsandbytes),
+  ``serving`` (decode and prefill speed, the KV cache, batching), ``efficiency`` (one model in several forms,
+  compared), ``cost`` (what a token costs, locally or from an endpoint);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
-  ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``;
+  ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena),
   ``streaming`` (the token streamer), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks).
@@ -22,6 +23,10 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
 
 import os
 from pathlib import Path
+
+from course_utils import _quiet_logs
+
+_quiet_logs.install()  # known, harmless library warnings (torchao's GPU-only kernels, …) stay out of every lesson
 
 __version__ = "0.1.0"
 
@@ -31,15 +36,15 @@ MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
 
 # module -> the lessons whose notebook or solution imports it (tests/test_project.py keeps this true)
 LESSON_MODULES: dict[str, tuple[int, ...]] = {
-    "env": (5, 6, 7, 8),
+    "env": (5, 6, 7, 8, 9),
     "doctor": (0,),
     "catalog": (1, 2, 3, 4, 5, 8),
     "sizing": (5,),
     "tiers": (0, 6),
-    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8),
-    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8),
+    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
     "course_map": (0,),
-    "corpus": (1, 2, 4, 7, 8),
+    "corpus": (1, 2, 4, 7, 8, 9),
     "world_facts": (7,),
     "ngram": (1,),
     "bigram": (1,),
@@ -48,7 +53,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "nn": (3, 4),
     "training": (1, 2, 4),
     "measure": (1, 2, 5),
-    "tables": (5, 7, 8),
+    "tables": (5, 7, 8, 9),
     "scaling": (5,),
     "generation": (0, 6),
     "arena": (6,),
@@ -59,9 +64,12 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "finetune": (8,),
     "finetune_results": (8,),
     "training_memory": (8,),
-    "quantize": (),  # lesson 09, in preparation
-    "serving": (),  # lesson 09, in preparation
-    "hardware": (),  # lesson 09, in preparation; also the zoo's and the training loop's yardstick
+    "quantize": (9,),
+    "quantize_libraries": (9,),
+    "serving": (9,),
+    "hardware": (9,),  # also the zoo's and the training loop's yardstick
+    "efficiency": (9,),
+    "cost": (9,),  # also the arena's cost assumptions
     "widgets": (0,),
     "widgets.sampling_explorer": (1,),
     "widgets.tokenizer_explorer": (2,),
@@ -69,6 +77,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "widgets.loss_plot": (4, 8),
     "widgets.memory_calculator": (5,),
     "widgets.arena": (6,),
+    "widgets.cost_calculator": (9,),
     "remote": (),
     "streaming": (),
     "zoo": (),

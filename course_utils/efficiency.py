@@ -117,5 +117,5 @@ def plot_variants(variants: list[Variant], title: str = "", axes=None):
     for ax in axes[1:]:
         ax.set_yticklabels([])
     if title:
-        axes[0].figure.suptitle(title)
+        axes[0].figure.suptitle(title, y=1.04)
     return axes

@@ -76,9 +76,10 @@ def _check_module(model, what: str) -> None:
 
 # --- torchao: int8 weight-only ----------------------------------------------------------------------------------
 
-def torchao_int8(model: nn.Module, skip: tuple[str, ...] = ("lm_head",)) -> nn.Module:
+def torchao_int8(model: nn.Module, skip: tuple[str, ...] = ("lm_head",), *, inplace: bool = False) -> nn.Module:
     """A copy of ``model`` whose Linear layers (but those named in ``skip``) torchao stores as int8, one scale
-    per output row (``Int8WeightOnlyConfig``); ``model`` is unchanged.
+    per output row (``Int8WeightOnlyConfig``); ``model`` is unchanged. ``inplace=True`` quantizes ``model``
+    itself instead, for a model too large to hold twice.
 
     The output head is skipped by default, as transformers' TorchAoConfig does. torchao's ``quantize_`` alone
     quantizes it too (``skip=()``): with tied embeddings the head becomes an int8 copy beside the float32
@@ -96,7 +97,7 @@ def torchao_int8(model: nn.Module, skip: tuple[str, ...] = ("lm_head",)) -> nn.M
         raise BadInputError("This model has no Linear layer to quantize (outside skip).")
     # set_inductor_config=False: torchao would otherwise change torch.compile's global settings
     config = quantization.Int8WeightOnlyConfig(set_inductor_config=False)
-    quantized = copy.deepcopy(model)
+    quantized = model if inplace else copy.deepcopy(model)
     quantization.quantize_(quantized, config, filter_fn=chosen)
     if hasattr(quantized, "save_pretrained"):
         from transformers import TorchAoConfig

@@ -43,6 +43,7 @@ def per_token_seconds(model, input_ids: torch.Tensor, n_new: int = 64, *, use_ca
     if n_new < 2:
         raise BadInputError("per_token_seconds needs n_new >= 2 (the first token is the prompt's, prefill)")
     _check_length(model, input_ids.shape[1], n_new)
+    input_ids = input_ids.to(model.device)
     out, timing = time_generation(model, input_ids, **_fixed_length(model, n_new), use_cache=use_cache)
     arrivals = timing.arrivals_s
     return out, [b - a for a, b in zip(arrivals, arrivals[1:])]
@@ -94,7 +95,7 @@ def decode_speed(model, input_ids: torch.Tensor, n_new: int = 32, *, repeats: in
     if repeats < 1 or n_new < 2:
         raise BadInputError("decode_speed needs repeats >= 1 and n_new >= 2")
     _check_length(model, input_ids.shape[1], n_new)
-    kwargs = _fixed_length(model, n_new)
+    input_ids, kwargs = input_ids.to(model.device), _fixed_length(model, n_new)
     time_generation(model, input_ids, **{**kwargs, "max_new_tokens": 2, "min_new_tokens": 2})  # warm up
     return _median([time_generation(model, input_ids, **kwargs)[1].tokens_per_s for _ in range(repeats)], "tokens/s")
 
@@ -105,11 +106,15 @@ def prefill_speed(model, input_ids: torch.Tensor, *, repeats: int = 3) -> Measur
     if repeats < 1:
         raise BadInputError("prefill_speed needs repeats >= 1")
     _check_length(model, input_ids.shape[1], 0)
+    input_ids = input_ids.to(model.device)
+    sync = torch.cuda.synchronize if input_ids.is_cuda else (lambda: None)  # GPU work is asynchronous
     model(input_ids=input_ids)  # warm up
     rates = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         model(input_ids=input_ids)
+        sync()
         rates.append(input_ids.numel() / (time.perf_counter() - start))
     return _median(rates, "tokens/s")
 
@@ -127,7 +132,7 @@ def cache_bytes_formula(model, seq_len: int, batch: int = 1) -> int:
 def generated_cache_bytes(model, input_ids: torch.Tensor, n_new: int = 32) -> tuple[int, int]:
     """(bytes of the cache a real ``generate`` call holds at the end, tokens it covers)."""
     _check_length(model, input_ids.shape[1], n_new)
-    out = model.generate(input_ids, **_fixed_length(model, n_new), return_dict_in_generate=True)
+    out = model.generate(input_ids.to(model.device), **_fixed_length(model, n_new), return_dict_in_generate=True)
     # the last new token is returned but never fed back, so the cache holds one token fewer than the output
     return cache_tensor_bytes(out.past_key_values), out.sequences.shape[1] - 1
 

@@ -97,6 +97,9 @@ def test_torchao_int8_quantizes_a_copy_but_the_tied_head_and_loses_little(tiny_l
     assert all(type(model.get_submodule(n).weight).__name__ == "Parameter" for n in linears)  # original untouched
     base, quantized = _logits(model, ids), _logits(q, ids)
     assert 0 < (quantized - base).abs().max() < 0.02 * base.abs().max()
+    same = ql.torchao_int8(model, inplace=True)  # for a model too large to hold twice
+    assert same is model and type(model.model.layers[0].mlp.up_proj.weight).__name__ == "Int8Tensor"
+    assert torch.equal(_logits(same, ids), quantized)
 
 
 def test_torchao_quantizing_the_tied_head_too_breaks_the_tie_and_costs_more(tiny_llama_dir):
