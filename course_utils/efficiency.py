@@ -39,7 +39,8 @@ class Variant:
     def row(self, baseline: "Variant | None" = None) -> dict:
         r = {"form": self.name, "MB": self.weight_bytes / 1e6, "decode tok/s": self.decode.median,
              "decode range": f"{self.decode.low:.0f}–{self.decode.high:.0f}", "prefill tok/s": self.prefill.median,
-             "bits/char": self.bits_per_char}
+             "bits/char": self.bits_per_char,
+             "RSS growth MB": "–" if self.rss_growth is None else f"{self.rss_growth / 1e6:.1f}"}
         if baseline is not None:
             r["size ×"] = self.weight_bytes / baseline.weight_bytes
             r["decode ×"] = self.decode.median / baseline.decode.median

@@ -46,6 +46,10 @@ def test_a_variant_row_compares_with_its_baseline(tiny_llama_dir, docs):
     assert row["size ×"] == pytest.approx(0.5) and row["decode ×"] == half.decode.median / full.decode.median
     assert row["quality loss"] == f"{half.bits_per_char / full.bits_per_char - 1:+.1%}"
     assert abs(half.bits_per_char / full.bits_per_char - 1) < 0.02  # bfloat16 barely moves the quality
+    assert row["RSS growth MB"] == "–"
+    grown = efficiency.measure_variant("fp32", lm.model, lm.tokenizer, docs, ids, ids, n_new=4, repeats=1,
+                                       rss_growth=2_500_000)
+    assert grown.row()["RSS growth MB"] == "2.5"
     axes = efficiency.plot_variants([full, half])
     assert [t.get_text() for t in axes[0].get_yticklabels()] == ["fp32", "bf16"]
 
