@@ -4,6 +4,7 @@
     zoo build         generate the corpus, train the tokenizer and the course models
     exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
     finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
+    memorisation      lesson 11's canary-exposure grid, written to models/memorisation/results.json
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
 
@@ -37,6 +38,12 @@ def _finetune(args: argparse.Namespace) -> int:
     return finetune_results.run_from_args(args)
 
 
+def _memorisation(args: argparse.Namespace) -> int:
+    from course_utils import memorisation
+
+    return memorisation.run_from_args(args)
+
+
 def _download(args: argparse.Namespace) -> int:
     from course_utils.loading import download_model
 
@@ -65,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_arguments(p)
     p.set_defaults(func=_finetune)
+
+    p = sub.add_parser("memorisation", help="run lesson 11's canary grid and write models/memorisation/results.json")
+    from course_utils.memorisation import add_arguments as add_memorisation_arguments
+
+    add_memorisation_arguments(p)
+    p.set_defaults(func=_memorisation)
 
     p = sub.add_parser("download", help="download a catalog model (needs the hub)")
     p.add_argument("name")

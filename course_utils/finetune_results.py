@@ -25,6 +25,7 @@ from course_utils import MODELS_DIR, __version__
 from course_utils.errors import CourseError
 from course_utils.finetune import (DATA_SIZES, METHODS, Contender, EvalSet, FinetuneConfig, few_shot_for,
                                    measure_contender, run_contender)
+from course_utils.results_file import read_results
 
 RESULTS_DIR = MODELS_DIR / "finetune"
 FORMAT = 1
@@ -124,21 +125,8 @@ def _curve(row: Contender, points: int = 40) -> dict:
 
 def load_results(path: Path | None = None) -> dict | None:
     """The shipped results, or None with a one-line reason printed (missing, corrupt, older format)."""
-    path = Path(path or RESULTS_DIR / "results.json")
-    try:
-        results = json.loads(path.read_text())
-    except OSError:
-        print(f"No shipped fine-tuning results at {path}: run `python -m course_utils finetune` to make them.")
-        return None
-    except ValueError as exc:
-        print(f"The fine-tuning results file {path} is corrupt ({exc}); it is ignored. "
-              "Rebuild it with `python -m course_utils finetune`.")
-        return None
-    if results.get("format") != FORMAT or "contenders" not in results:
-        print(f"{path} has format {results.get('format')!r}, this course reads format {FORMAT}; it is ignored. "
-              "Rebuild it with `python -m course_utils finetune`.")
-        return None
-    return results
+    return read_results(Path(path or RESULTS_DIR / "results.json"), what="fine-tuning",
+                        command="python -m course_utils finetune", fmt=FORMAT, key="contenders")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -250,8 +250,8 @@ def load_model(name: str, *, device: str | None = None, dtype=None, from_config:
     """
     device = resolve_device(device)
     path = Path(str(name)).expanduser()
-    if (path / "config.json").exists():
-        return _load_local_folder(path, device, dtype)
+    if (path / "config.json").exists() or any(path.glob("*.bin")) or any(path.glob("*.pt")):
+        return _load_local_folder(path, device, dtype)  # a saved model folder; refused unless it has safetensors
 
     spec = get_spec(name)
     torch_dtype = resolve_dtype(dtype, device, spec)

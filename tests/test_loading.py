@@ -284,3 +284,9 @@ def test_load_pair_really_loads_both_in_the_pair_dtype(tiny_llama_dir, tiny_llam
     assert small.model is not large.model
     for lm in (small, large):
         assert next(lm.model.parameters()).dtype == torch.bfloat16 and lm.info.dtype == "bfloat16"
+
+
+def test_a_folder_with_only_a_pickle_checkpoint_is_refused_as_such(tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(b"not even opened")
+    with pytest.raises(BadInputError, match="no .safetensors weights"):
+        loading.load_model(str(tmp_path))

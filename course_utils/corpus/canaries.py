@@ -6,7 +6,9 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterable, Iterator
+
+from course_utils.errors import BadInputError
 
 from .world import Document
 
@@ -36,16 +38,23 @@ def canary_space_size(n_digits: int = 6) -> int:
 
 
 def insert_canaries(docs: list[Document], n_canaries: int = 1, repetitions: int = 1,
-                    n_digits: int = 6, seed: int = 0) -> tuple[list[Document], list[Canary]]:
+                    n_digits: int = 6, seed: int = 0,
+                    exclude: Iterable[str] = ()) -> tuple[list[Document], list[Canary]]:
     """Return a copy of ``docs`` with ``n_canaries`` random secrets, each repeated ``repetitions``
-    times at random positions, and the list of canaries. The input list is not modified."""
+    times at random positions, and the list of canaries. The input list is not modified.
+    Secrets in ``exclude`` (e.g. those of another group of canaries) are never drawn."""
     if n_canaries < 0 or repetitions < 1 or n_digits < 1:
-        raise ValueError("need n_canaries >= 0, repetitions >= 1 and n_digits >= 1")
+        raise BadInputError("need n_canaries >= 0, repetitions >= 1 and n_digits >= 1")
+    taken = set(exclude)
+    free = canary_space_size(n_digits) - sum(len(s) == n_digits and s.isdigit() for s in taken)
+    if n_canaries > free:
+        raise BadInputError(f"{n_canaries} distinct {n_digits}-digit secrets were asked for, but only {free} of "
+                            f"the space's {canary_space_size(n_digits)} are free: use fewer canaries or more digits.")
     rng = random.Random(f"canaries/{seed}")
     secrets: list[str] = []
     while len(secrets) < n_canaries:
         s = "".join(rng.choice("0123456789") for _ in range(n_digits))
-        if s not in secrets:
+        if s not in secrets and s not in taken:
             secrets.append(s)
     canaries = [Canary(s, canary_text(s), repetitions) for s in secrets]
     out = list(docs)
