@@ -14,9 +14,12 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   (group-wise int and NF4 weight quantization from scratch), ``quantize_libraries`` (torchao, bitsandbytes),
   ``serving`` (decode and prefill speed, the KV cache, batching), ``efficiency`` (one model in several forms,
   compared), ``cost`` (what a token costs, locally or from an endpoint);
+- lesson 11: ``memorisation`` (canaries and exact exposure), ``unsafe_loading`` (a pickle that runs code, and what
+  refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
+  machine for an endpoint; a local model opens no connection);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``;
-- behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena),
+- behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
   ``streaming`` (the token streamer), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks).
 """
@@ -36,15 +39,15 @@ MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
 
 # module -> the lessons whose notebook or solution imports it (tests/test_project.py keeps this true)
 LESSON_MODULES: dict[str, tuple[int, ...]] = {
-    "env": (5, 6, 7, 8, 9),
+    "env": (5, 6, 7, 8, 9, 11),
     "doctor": (0,),
-    "catalog": (1, 2, 3, 4, 5, 8),
+    "catalog": (1, 2, 3, 4, 5, 8, 11),
     "sizing": (5,),
     "tiers": (0, 6),
-    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
-    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9),
+    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11),
     "course_map": (0,),
-    "corpus": (1, 2, 4, 7, 8, 9),
+    "corpus": (1, 2, 4, 7, 8, 9, 11),
     "world_facts": (7,),
     "ngram": (1,),
     "bigram": (1,),
@@ -53,9 +56,9 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "nn": (3, 4),
     "training": (1, 2, 4),
     "measure": (1, 2, 5),
-    "tables": (5, 7, 8, 9),
+    "tables": (5, 7, 8, 9, 11),
     "scaling": (5,),
-    "generation": (0, 6),
+    "generation": (0, 6, 11),
     "arena": (6,),
     "tokenizer_diff": (6, 7),
     "heads": (3, 7),
@@ -70,6 +73,10 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "hardware": (9,),  # also the zoo's and the training loop's yardstick
     "efficiency": (9,),
     "cost": (9,),  # also the arena's cost assumptions
+    "memorisation": (11,),
+    "unsafe_loading": (11,),
+    "injection": (11,),
+    "data_flow": (11,),
     "widgets": (0,),
     "widgets.sampling_explorer": (1,),
     "widgets.tokenizer_explorer": (2,),
@@ -78,7 +85,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "widgets.memory_calculator": (5,),
     "widgets.arena": (6,),
     "widgets.cost_calculator": (9,),
-    "remote": (),
+    "remote": (11,),
     "streaming": (),
     "zoo": (),
     "exercises": (),
