@@ -14,13 +14,15 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   (group-wise int and NF4 weight quantization from scratch), ``quantize_libraries`` (torchao, bitsandbytes),
   ``serving`` (decode and prefill speed, the KV cache, batching), ``efficiency`` (one model in several forms,
   compared), ``cost`` (what a token costs, locally or from an endpoint);
+- lesson 10 (in preparation, no notebook yet): ``bias`` (pronoun skew of models against their data, counterfactual
+  fine-tuning), ``eval_hygiene`` (contamination, variance, calibration), ``intervals`` (Wilson and bootstrap);
 - lesson 11: ``memorisation`` (canaries and exact exposure), ``unsafe_loading`` (a pickle that runs code, and what
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
   machine for an endpoint; a local model opens no connection);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
-  ``streaming`` (the token streamer), ``zoo`` (builds the course models), ``exercises`` and ``hints``
+  ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks).
 """
 
@@ -73,6 +75,10 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "hardware": (9,),  # also the zoo's and the training loop's yardstick
     "efficiency": (9,),
     "cost": (9,),  # also the arena's cost assumptions
+    "bias": (),  # lesson 10, in preparation
+    "eval_hygiene": (),  # lesson 10, in preparation
+    "intervals": (),  # lesson 10, in preparation; also injection's rates
+    "results_file": (),  # behind finetune_results and memorisation
     "memorisation": (11,),
     "unsafe_loading": (11,),
     "injection": (11,),

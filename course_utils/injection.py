@@ -14,13 +14,13 @@ format's fields, without touching the customer's sentences.
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from dataclasses import dataclass, replace
 
 from course_utils.corpus import HELPDESK, Document, LabelTask
 from course_utils.errors import BadInputError
+from course_utils.intervals import wilson_interval
 
 # The facts file (shared/reference/part3_facts.md, "Security") names the list; its address is OWASP's own page.
 OWASP_SOURCE = "OWASP Top 10 for LLM Applications 2025"
@@ -76,16 +76,6 @@ class Rate:
 
     def __str__(self) -> str:
         return f"{self.rate:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.k}/{self.n})"
-
-
-def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """Wilson score interval for k successes in n trials (z=1.96: 95 %); sensible at k=0 and k=n too."""
-    if n <= 0 or not 0 <= k <= n:
-        raise BadInputError(f"A rate needs 0 <= k <= n and n > 0 (got k={k}, n={n}).")
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)  # exact at the ends
 
 
 def rate(k: int, n: int) -> Rate:
