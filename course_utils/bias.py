@@ -35,9 +35,10 @@ from course_utils.corpus.grammar import Gen
 from course_utils.corpus.parse import derivations
 from course_utils.corpus.world import mix_grammar
 from course_utils.errors import BadInputError, CourseError
-from course_utils.intervals import bootstrap_interval
 from course_utils.finetune import FinetuneConfig, adaptable_copy, finetune
+from course_utils.intervals import bootstrap_interval
 from course_utils.tables import text_table
+from course_utils.zoo.evaluate import padded_batches
 
 PROBE_DOMAINS = {"story": OCCUPATIONS, "review": OCCUPATIONS, "clinic": CLINICIANS}  # domain -> occupation table
 GENERAL = ("story", "review")  # the skewed domains of the general mix; "clinic" is the balanced control
@@ -147,15 +148,7 @@ def _last_logprobs(model, seqs: list[list[int]], pad_id: int, batch_size: int = 
     """log p(next token | seq) over the vocabulary, after the last token of each sequence: (N, V)."""
     device = next(model.parameters()).device
     out = [None] * len(seqs)
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths batch together
-    for k in range(0, len(order), batch_size):
-        idx = order[k:k + batch_size]
-        T = max(len(seqs[i]) for i in idx)
-        ids = torch.full((len(idx), T), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(idx), T), dtype=torch.long)
-        for r, i in enumerate(idx):
-            ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
-            mask[r, :len(seqs[i])] = 1
+    for idx, ids, mask in padded_batches(seqs, pad_id, batch_size):
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()  # (B, T, V)
         last = mask.sum(1) - 1  # (B,) position of each sequence's last real token (right padding)
         lp = torch.log_softmax(logits[torch.arange(len(idx)), last], -1)  # (B, V)

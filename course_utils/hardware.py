@@ -155,3 +155,20 @@ def plot_roofline(points: list[dict], bandwidth_bytes_per_s: float, ax=None):
            title="Decode speed against the memory-bandwidth bound")
     ax.legend(fontsize=8)
     return ax
+
+
+def plot_matmul_rates(rates: dict[tuple[str, str, int], Measured], ax=None):
+    """Bars of median GFLOP/s per shape, one bar per (dtype, threads); ``rates`` keyed (shape, dtype, threads)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
+    shapes = list(dict.fromkeys(k[0] for k in rates))
+    series = list(dict.fromkeys(k[1:] for k in rates))
+    width = 0.8 / len(series)
+    for i, (dtype, threads) in enumerate(series):
+        ax.bar([j + i * width for j in range(len(shapes))],
+               [rates[(s, dtype, threads)].median / 1e9 for s in shapes], width, label=f"{dtype}, {threads} thread(s)")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(shapes))], shapes, fontsize=8)
+    ax.set(ylabel="GFLOP/s", title="Matrix throughput on this machine")
+    ax.legend(fontsize=8)
+    return ax

@@ -81,3 +81,17 @@ def test_the_roofline_draws_the_bound_and_one_point_per_model():
     xs, ys = line.get_data()
     assert all(abs(y - 1e10 / x) < 1e-6 * y for x, y in zip(xs, ys))  # the bound is bandwidth ÷ bytes
     assert len(ax.collections) == 2 and ax.get_xscale() == "log"
+
+
+def test_the_matmul_plot_has_one_bar_series_per_dtype_and_thread_count():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from course_utils.hardware import plot_matmul_rates
+
+    m = lambda v: Measured(v, v, v, "FLOP/s", 1)  # noqa: E731
+    rates = {("a", "float32", 1): m(1e9), ("b", "float32", 1): m(2e9), ("a", "bfloat16", 1): m(3e9),
+             ("b", "bfloat16", 1): m(4e9)}
+    ax = plot_matmul_rates(rates)
+    assert [round(p.get_height()) for p in ax.patches] == [1, 2, 3, 4]  # GFLOP/s, by series then shape
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["float32, 1 thread(s)", "bfloat16, 1 thread(s)"]

@@ -14,10 +14,8 @@ SAMPLE_PROMPTS = {"story": "Once upon a time,", "weather": "Weather report for",
                   "email": "Email from"}
 
 
-@torch.no_grad()
-def sequence_logprobs(model, seqs: list[list[int]], pad_id: int, batch_size: int = 32) -> list[list[float]]:
-    """log p(token_t | tokens_<t) for t >= 1 of each sequence (natural log)."""
-    out: list[list[float]] = [[] for _ in seqs]
+def padded_batches(seqs: list[list[int]], pad_id: int, batch_size: int = 32):
+    """Yield (indices, ids (B, T), mask (B, T)): the sequences right-padded in batches of similar lengths."""
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths batch together
     for k in range(0, len(order), batch_size):
         idx = order[k:k + batch_size]
@@ -27,7 +25,15 @@ def sequence_logprobs(model, seqs: list[list[int]], pad_id: int, batch_size: int
         for r, i in enumerate(idx):
             ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
             mask[r, :len(seqs[i])] = 1
-        device = next(model.parameters()).device
+        yield idx, ids, mask
+
+
+@torch.no_grad()
+def sequence_logprobs(model, seqs: list[list[int]], pad_id: int, batch_size: int = 32) -> list[list[float]]:
+    """log p(token_t | tokens_<t) for t >= 1 of each sequence (natural log)."""
+    out: list[list[float]] = [[] for _ in seqs]
+    device = next(model.parameters()).device
+    for idx, ids, mask in padded_batches(seqs, pad_id, batch_size):
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float().cpu()  # (B, T, V)
         lp = torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None])[..., 0]  # (B, T-1)
         for r, i in enumerate(idx):
