@@ -43,7 +43,7 @@ MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
 LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "env": (5, 6, 7, 8, 9, 11),
     "doctor": (0,),
-    "catalog": (1, 2, 3, 4, 5, 8, 11),
+    "catalog": (1, 2, 3, 4, 5, 8, 9, 11),
     "sizing": (5,),
     "tiers": (0, 6),
     "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11),
@@ -57,7 +57,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "bpe": (2,),
     "nn": (3, 4),
     "training": (1, 2, 4),
-    "measure": (1, 2, 5),
+    "measure": (1, 2, 5, 9),
     "tables": (5, 7, 8, 9, 11),
     "scaling": (5,),
     "generation": (0, 6, 11),
