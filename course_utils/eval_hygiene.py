@@ -34,7 +34,7 @@ import torch
 
 from course_utils import MODELS_DIR
 from course_utils.corpus import (HELPDESK, CorpusConfig, Document, LabelTask, bayes_accuracy, helpdesk_task,
-                                 label_posterior, make_splits)
+                                 iter_splits, label_posterior, make_splits)
 from course_utils.errors import BadInputError
 from course_utils.intervals import bootstrap_interval, wilson_interval, z_of
 from course_utils.tables import text_table
@@ -378,12 +378,17 @@ def _training_stream(cfg: CorpusConfig):
     if cfg not in _STREAMS:
         from transformers import AutoTokenizer
 
-        sizes = training_split_sizes()
-        docs = make_splits({"train": sizes["train"]}, cfg=cfg)["train"]
-        tok = AutoTokenizer.from_pretrained(str(MODELS_DIR / "tokenizer"))
-        enc = tok.backend_tokenizer.encode_batch([d.text for d in docs], add_special_tokens=False)
-        lengths = torch.tensor([len(e.ids) + 2 for e in enc])  # <s> text </s>, as zoo.train.encode writes them
-        order = torch.randperm(len(docs), generator=torch.Generator().manual_seed(cfg.seed))  # zoo.train.token_stream
+        n = training_split_sizes()["train"]
+        tok = AutoTokenizer.from_pretrained(str(MODELS_DIR / "tokenizer")).backend_tokenizer
+        lengths, chunk = [], []
+        for i, (_, doc) in enumerate(iter_splits({"train": n}, cfg=cfg)):  # in chunks: 100,000 encodings are ~1 GB
+            chunk.append(doc.text)
+            if len(chunk) == 2000 or i == n - 1:
+                # <s> text </s>, as zoo.train.encode writes them
+                lengths += [len(e.ids) + 2 for e in tok.encode_batch(chunk, add_special_tokens=False)]
+                chunk = []
+        lengths = torch.tensor(lengths)
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))  # zoo.train.token_stream
         _STREAMS[cfg] = (lengths[order], order)
     return _STREAMS[cfg]
 

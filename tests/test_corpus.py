@@ -9,7 +9,7 @@ import pytest
 from course_utils.corpus import (CANARY_PREFIX, CATEGORIES, CATEGORY_PROMPT, DOMAINS, CorpusConfig,
                                  bayes_accuracy, canary_space, canary_space_size, category_posterior,
                                  derivations, entropy_floor, floor_of, generate, helpdesk_task,
-                                 insert_canaries, make_splits, pronoun_rates, split_of, ticket_prompt)
+                                 insert_canaries, iter_splits, make_splits, pronoun_rates, split_of, ticket_prompt)
 from course_utils.corpus.grammar import Sampler
 
 
@@ -116,6 +116,9 @@ def test_splits_are_disjoint_fixed_and_sized():
         assert all(split_of(d.text) == k for d in docs)
     again = make_splits({"train": 2000, "val": 200, "test": 200})
     assert [d.text for d in again["val"]] == [d.text for d in sp["val"]]
+    streamed = list(iter_splits({"train": 2000, "val": 200, "test": 200}))  # one at a time, in the same order
+    assert [d.text for s, d in streamed if s == "val"] == [d.text for d in sp["val"]]
+    assert [d.text for s, d in streamed if s == "train"] == [d.text for d in sp["train"]]
 
 
 def test_helpdesk_task_labels_prompts_and_bayes_accuracy():

@@ -36,7 +36,8 @@ def refresh(path: Path, dump: Path | None = None) -> tuple[int, float, float]:
     NotebookClient(executed, kernel_name="python3", timeout=600,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     wall = time.perf_counter() - start
-    peak = next(float(o["text"].split()[1]) for o in executed.cells[-1].outputs if "PEAK_KB" in o.get("text", ""))
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs)  # a busy kernel may split the line
+    peak = float(printed.split("PEAK_KB", 1)[1].split()[0])
     if dump is not None:
         dump.mkdir(parents=True, exist_ok=True)
         texts = []

@@ -19,12 +19,12 @@ from .parse import derivations
 from .tasks import (BANK, CATEGORY_PROMPT, HELPDESK, INTENT_PROMPT, TASKS, LabelTask, bank_task,
                     bayes_accuracy, category_posterior, helpdesk_task, label_posterior, pronoun_rates,
                     stereotype, task_splits, ticket_prompt)
-from .world import CorpusConfig, Document, generate, make_splits, sample_document, split_of
+from .world import CorpusConfig, Document, generate, iter_splits, make_splits, sample_document, split_of
 
 __all__ = [
     "BANK", "HELD_OUT", "PRETRAINING_DOMAINS", "HELPDESK", "INTENTS", "INTENT_PROMPT", "TASKS", "LabelTask", "bank_task",
     "label_posterior", "task_splits", "CANARY_PREFIX", "CATEGORIES", "CATEGORY_PROMPT", "Canary", "CorpusConfig", "DOMAINS", "Document",
     "Floor", "bayes_accuracy", "canary_space", "canary_space_size", "canary_text", "category_posterior",
     "derivations", "entropy_floor", "floor_of", "generate", "helpdesk_task", "insert_canaries",
-    "make_splits", "pronoun_rates", "sample_document", "split_of", "stereotype", "ticket_prompt",
+    "iter_splits", "make_splits", "pronoun_rates", "sample_document", "split_of", "stereotype", "ticket_prompt",
 ]

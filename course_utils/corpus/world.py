@@ -110,10 +110,19 @@ def make_splits(sizes: dict[str, int] | None = None, domain: str = "mix",
     every split has its size (default train 20000, val 1000, test 1000 documents)."""
     sizes = dict(sizes or {"train": 20000, "val": 1000, "test": 1000})
     out: dict[str, list[Document]] = {k: [] for k in sizes}
+    for split, doc in iter_splits(sizes, domain, cfg):
+        out[split].append(doc)
+    return out
+
+
+def iter_splits(sizes: dict[str, int], domain: str = "mix", cfg: CorpusConfig = CorpusConfig()):
+    """``(split, document)`` pairs in the order :func:`make_splits` files them, one at a time (for splits too big
+    to hold in memory)."""
+    count = {k: 0 for k in sizes}
     rng = random.Random(f"{cfg.seed}/splits/{domain}")
-    while any(len(out[k]) < n for k, n in sizes.items()):
+    while any(count[k] < n for k, n in sizes.items()):
         doc = sample_document(rng, domain, cfg)
         s = split_of(doc.text, cfg)
-        if s in out and len(out[s]) < sizes[s]:
-            out[s].append(doc)
-    return out
+        if s in count and count[s] < sizes[s]:
+            count[s] += 1
+            yield s, doc
