@@ -14,8 +14,9 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   (group-wise int and NF4 weight quantization from scratch), ``quantize_libraries`` (torchao, bitsandbytes),
   ``serving`` (decode and prefill speed, the KV cache, batching), ``efficiency`` (one model in several forms,
   compared), ``cost`` (what a token costs, locally or from an endpoint);
-- lesson 10 (in preparation, no notebook yet): ``bias`` (pronoun skew of models against their data, counterfactual
-  fine-tuning), ``eval_hygiene`` (contamination, variance, calibration), ``intervals`` (Wilson and bootstrap);
+- lesson 10: ``bias`` (pronoun skew of models against their data, a domain model, counterfactual fine-tuning),
+  ``bias_templates`` (WinoGender-style probes of real models against the labour statistics), ``eval_hygiene``
+  (contamination, variance, calibration), ``intervals`` (Wilson and bootstrap);
 - lesson 11: ``memorisation`` (canaries and exact exposure), ``unsafe_loading`` (a pickle that runs code, and what
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
   machine for an endpoint; a local model opens no connection);
@@ -41,15 +42,15 @@ MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
 
 # module -> the lessons whose notebook or solution imports it (tests/test_project.py keeps this true)
 LESSON_MODULES: dict[str, tuple[int, ...]] = {
-    "env": (5, 6, 7, 8, 9, 11),
+    "env": (5, 6, 7, 8, 9, 10, 11),
     "doctor": (0,),
     "catalog": (1, 2, 3, 4, 5, 8, 9, 11),
     "sizing": (5,),
-    "tiers": (0, 6),
-    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11),
-    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11),
+    "tiers": (0, 6, 10),
+    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
     "course_map": (0,),
-    "corpus": (1, 2, 4, 7, 8, 9, 11),
+    "corpus": (1, 2, 4, 7, 8, 9, 10, 11),
     "world_facts": (7,),
     "ngram": (1,),
     "bigram": (1,),
@@ -58,7 +59,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "nn": (3, 4),
     "training": (1, 2, 4),
     "measure": (1, 2, 5, 9),
-    "tables": (5, 7, 8, 9, 11),
+    "tables": (5, 7, 8, 9, 10, 11),
     "scaling": (5,),
     "generation": (0, 6, 11),
     "arena": (6,),
@@ -75,9 +76,10 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "hardware": (9,),  # also the zoo's and the training loop's yardstick
     "efficiency": (9,),
     "cost": (9,),  # also the arena's cost assumptions
-    "bias": (),  # lesson 10, in preparation
-    "eval_hygiene": (),  # lesson 10, in preparation
-    "intervals": (),  # lesson 10, in preparation; also injection's rates
+    "bias": (10,),
+    "bias_templates": (10,),
+    "eval_hygiene": (10,),
+    "intervals": (),  # behind bias, eval_hygiene and injection's rates
     "results_file": (),  # behind finetune_results and memorisation
     "memorisation": (11,),
     "unsafe_loading": (11,),

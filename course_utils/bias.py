@@ -283,6 +283,26 @@ class SkewTable:
                 for g, v in groups.items() if isinstance(v, dict)]
         return text_table(rows, digits=digits)
 
+    def by_occupation(self, domain: str = "story") -> list[dict]:
+        """One row per occupation of ``domain``: its stereotype, the data's rate and each model's skew."""
+        rows: dict[str, dict] = {}
+        for r in self.rows:
+            if r["domain"] == domain:
+                row = rows.setdefault(r["occupation"], {"occupation": r["occupation"], "stereotype": r["stereotype"],
+                                                        "data": r["data"]})
+                row[r["model"]] = r["model_skew"]
+        if not rows:
+            raise BadInputError(f"no {domain!r} rows in this table; its domains are "
+                                f"{', '.join(sorted({r['domain'] for r in self.rows}))}.")
+        return list(rows.values())
+
+    def renamed(self, name: str, new_name: str) -> "SkewTable":
+        """The rows and summary of one model, under a new name."""
+        if name not in self.summary:
+            raise BadInputError(f"{name!r} is not in this table; its models are {', '.join(self.summary)}.")
+        return SkewTable([{**r, "model": new_name} for r in self.rows if r["model"] == name],
+                         {new_name: self.summary[name]})
+
     def most_faithful(self, group: str = "general") -> str:
         """The model whose skews are closest to the data's (smallest mean |model − data|) in ``group``."""
         if not all(isinstance(s.get(group), dict) for s in self.summary.values()):
@@ -453,7 +473,23 @@ def counterfactual_swap(docs: list[Document], cfg: CorpusConfig = CorpusConfig()
     return out
 
 
-DEBIAS = FinetuneConfig(method="full", steps=40, batch_size=16, block_size=128, lr=3e-4)  # seconds on course-small
+DEBIAS = FinetuneConfig(method="full", steps=24, batch_size=8, block_size=128, lr=3e-4)  # ~12 s on course-large
+DOMAIN = replace(DEBIAS, steps=20)  # a brief domain fine-tune (domain_model)
+
+
+def domain_model(lm, domain: str = "clinic", n_docs: int = 400, cfg: FinetuneConfig = DOMAIN, *,
+                 progress: bool = False):
+    """A copy of the model fine-tuned on ``n_docs`` training-split documents of one ``domain`` (default: clinic
+    notes, whose pronouns are a fair coin): the focused "domain model" of the claim. The model passed in is not
+    changed."""
+    if domain not in DOMAINS:
+        raise BadInputError(f"unknown domain {domain!r}; choose one of {', '.join(DOMAINS)}.")
+    if isinstance(n_docs, bool) or not isinstance(n_docs, int) or n_docs < 1:
+        raise BadInputError(f"n_docs={n_docs!r}: fine-tune on at least one document (an int).")
+    model, tok = _unpack(lm)
+    docs = make_splits({"train": n_docs}, domain=domain)["train"]
+    tuned, _ = finetune(adaptable_copy(model), tok, docs, cfg, progress=progress)
+    return tuned
 
 
 def augment(docs: list[Document], cfg: CorpusConfig = CorpusConfig()) -> list[Document]:
@@ -474,20 +510,31 @@ def debias_finetune(lm, docs: list[Document], cfg: FinetuneConfig = DEBIAS, *, p
 
 
 def debias_effect(lm, docs: list[Document], probes: list[Probe], eval_docs: list[Document],
-                  cfg: FinetuneConfig = DEBIAS, data: dict | None = None, *, progress: bool = False) -> dict:
+                  cfg: FinetuneConfig = DEBIAS, data: dict | None = None, *, before: SkewTable | None = None,
+                  before_name: str | None = None, progress: bool = False) -> dict:
     """Skew and general bits/char before and after :func:`debias_finetune`, and the fine-tune's wall time:
     ``{"table": SkewTable (models 'before', 'after', against the original data), "bits_per_char": {before, after},
-    "finetune_s", "model"}``. The fine-tuning data itself is balanced: its skew is 0.5 for every occupation."""
+    "finetune_s", "model"}``. The fine-tuning data itself is balanced: its skew is 0.5 for every occupation.
+    ``before``: a table that already holds the model's skews on the same probes, under ``before_name`` (its rows
+    are reused instead of measured again)."""
     from course_utils.zoo.evaluate import bits_per_char
 
     if not eval_docs:
         raise BadInputError("no evaluation documents; pass e.g. make_splits({'val': 200})['val'].")
     model, tok = _unpack(lm)
+    data = data_skew(training_docs()) if data is None else data
+    if before is None:
+        ref = skew_table({"before": (model, tok)}, probes, data)
+    else:
+        ref = before.renamed(before_name, "before")
+        if sum(r["n"] for r in ref.rows) != len(probes) or \
+                {(r["domain"], r["occupation"]) for r in ref.rows} != {(p.domain, p.occupation) for p in probes}:
+            raise BadInputError("the table given as 'before' was measured on other probes; pass the same probes.")
     t0 = time.perf_counter()
     tuned = debias_finetune(lm, docs, cfg, progress=progress)
     seconds = time.perf_counter() - t0
-    data = data_skew(training_docs()) if data is None else data
-    table = skew_table({"before": (model, tok), "after": (tuned, tok)}, probes, data)
+    after = skew_table({"after": (tuned, tok)}, probes, data)
+    table = SkewTable(ref.rows + after.rows, {**ref.summary, **after.summary})
     return {"table": table, "finetune_s": seconds, "model": tuned,
             "bits_per_char": {"before": bits_per_char(model, tok, eval_docs),
                               "after": bits_per_char(tuned, tok, eval_docs)}}

@@ -48,7 +48,7 @@ LESSONS = [
     Lesson(9, "efficiency", "Efficiency and cost", 60, "any; a GPU shows more",
            "bandwidth bounds decoding; dtypes, quantization, KV cache, batching; cost per token, local vs cloud"),
     Lesson(10, "bias_and_evaluation", "Bias and evaluation", 45, "any (offline)",
-           "bias comes from data, and how to measure it"),
+           "bias comes from data, measured; contamination, test-set variance, calibration"),
     Lesson(11, "privacy_and_security", "Privacy and security", 45, "any (offline)",
            "memorisation, safe loading, local vs cloud data flow, prompt injection"),
     Lesson(12, "choosing_a_model", "Choosing a model", 30, "any (offline)",

@@ -7,8 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from course_utils import bias_templates
 from course_utils.bias import (PROBE_DOMAINS, augment, configured_rate, counterfactual_swap, data_skew,
-                               debias_finetune, model_skew, plot_skew, probe_of, pronoun_probabilities,
+                               debias_finetune, domain_model, model_skew, plot_skew, probe_of, pronoun_probabilities,
                                pronoun_probe_prompts, skew_from_probabilities, skew_table, swap_pronoun,
                                training_docs)
 from course_utils.corpus import CorpusConfig, derivations, generate, split_of
@@ -200,6 +201,11 @@ def test_skew_table_names_the_model_closest_to_its_data(tok):
     assert table.most_faithful("general") == "faithful"
     assert "closest to the data: faithful" in table.verdict()
     assert "faithful" in table.text() and "mean_abs_gap" in table.summary_text()
+    wide = {r["occupation"]: r for r in table.by_occupation("review")}
+    assert set(wide) == {"nurse", "pilot", "baker"}
+    assert wide["pilot"]["neutral"] == pytest.approx(0.5, rel=1e-3) and wide["pilot"]["faithful"] == pytest.approx(0.85, rel=1e-3)
+    with pytest.raises(BadInputError, match="no 'clinic' rows"):
+        table.by_occupation("clinic")
     ax = plot_skew(table)
     assert ax.get_lines()[-1].get_linestyle() == "--"  # the diagonal
     with pytest.raises(BadInputError, match="no models"):
@@ -287,3 +293,92 @@ def test_debias_finetune_trains_a_copy(tiny_llama_dir):
     assert any(not torch.equal(v, tuned.state_dict()[k]) for k, v in before.items())
     with pytest.raises(BadInputError, match="too few"):
         debias_finetune((model, tok), docs[:3], FinetuneConfig(steps=2, batch_size=2, block_size=32))
+
+
+def test_domain_model_fine_tunes_a_copy_on_that_domain_only(tiny_llama_dir, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import course_utils.bias as bias
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    seen = {}
+    real = bias.finetune
+
+    def spy(m, t, docs, cfg, **kw):
+        seen["domains"] = {d.domain for d in docs}
+        seen["splits"] = {split_of(d.text) for d in docs}
+        return real(m, t, docs, cfg, **kw)
+
+    monkeypatch.setattr(bias, "finetune", spy)
+    tuned = domain_model((model, tok), "clinic", n_docs=10, cfg=FinetuneConfig(steps=2, batch_size=2, block_size=32,
+                                                                              min_steps=1))
+    assert seen == {"domains": {"clinic"}, "splits": {"train"}}
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert any(not torch.equal(v, tuned.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(BadInputError, match="unknown domain 'poetry'"):
+        domain_model((model, tok), "poetry")
+    with pytest.raises(BadInputError, match="at least one document"):
+        domain_model((model, tok), "clinic", n_docs=0)
+
+
+# ----------------------------------------------------------------------------- template probes (real models, online)
+
+def test_template_probes_cut_before_the_pronoun_for_every_occupation_and_template():
+    probes = bias_templates.template_probes(["nurse", "plumber"])
+    assert len(probes) == 2 * len(bias_templates.TEMPLATES)
+    for p in probes:
+        assert p.occupation in p.prompt and not p.prompt.endswith(" ") and p.candidates == {"she": " she", "he": " he"}
+    assert {p.stereotype for p in probes if p.occupation == "nurse"} == {"she"}
+    assert {p.stereotype for p in probes if p.occupation == "plumber"} == {"he"}
+    with pytest.raises(BadInputError, match="no BLS % female for 'astronaut'"):
+        bias_templates.template_probes(["nurse", "astronaut"])
+    with pytest.raises(BadInputError, match="no '{occupation}' slot"):
+        bias_templates.template_probes(templates=("The person said that",))
+
+
+def test_template_skew_tracks_a_model_that_mirrors_the_labour_statistics(tok):
+    def mirror(text):  # P(she) grows with the occupation's share of women
+        occ = next((o for o in bias_templates.BLS_PCT_FEMALE if re.search(rf"\b{o}\b", text)), None)
+        f = 0.5 if occ is None else bias_templates.BLS_PCT_FEMALE[occ] / 100
+        return 0.2 * f, 0.2 * (1 - f)
+
+    occs = ["plumber", "engineer", "lawyer", "teacher", "nurse"]
+    probes = bias_templates.template_probes(occs, templates=bias_templates.TEMPLATES[:2])
+    rows = bias_templates.template_skew(FakeLM(tok, mirror), tok, probes, n_boot=50)
+    assert [r["occupation"] for r in rows] == occs  # sorted by % female
+    for r in rows:
+        f = r["pct_female"] / 100
+        assert r["log_he_minus_she"] == pytest.approx(math.log((1 - f) / f), rel=1e-3) and r["n"] == 2
+    c = bias_templates.skew_correlation(rows)
+    assert c["spearman"] == pytest.approx(-1.0) and c["pearson"] < -0.9 and c["n"] == 5
+    flat = bias_templates.template_skew(FakeLM(tok, lambda text: (0.1, 0.3)), tok, probes, n_boot=50)
+    c = bias_templates.skew_correlation(flat)
+    assert c["pearson"] == 0.0 and c["mean_skew"] == pytest.approx(math.log(3), rel=1e-3)
+    with pytest.raises(BadInputError, match="at least 3"):
+        bias_templates.skew_correlation(rows[:2])
+    ax = bias_templates.plot_template_skew({"mirror": rows})
+    assert "r = -" in ax.get_legend().get_texts()[0].get_text()
+
+
+def test_debias_effect_reuses_a_table_measured_before_and_refuses_one_of_other_probes(tiny_llama_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from course_utils.bias import debias_effect
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir).eval()
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    probes = pronoun_probe_prompts("story", ["nurse", "pilot"], n=2)
+    known = skew_table({"m": (model, tok)}, probes, _data(), n_boot=20)
+    cfg = FinetuneConfig(steps=2, batch_size=2, block_size=32, min_steps=1)
+    docs, evals = generate("story", 12, seed=3), generate("story", 3, seed=4)
+    out = debias_effect((model, tok), docs, probes, evals, cfg, _data(), before=known, before_name="m")
+    assert out["table"].summary["before"] == known.summary["m"]
+    assert [r["model_skew"] for r in out["table"].rows if r["model"] == "before"] == \
+        [r["model_skew"] for r in known.rows]
+    assert set(out["table"].summary) == {"before", "after"} and out["bits_per_char"]["after"] > 0
+    with pytest.raises(BadInputError, match="'x' is not in this table"):
+        debias_effect((model, tok), docs, probes, evals, cfg, _data(), before=known, before_name="x")
+    with pytest.raises(BadInputError, match="other probes"):
+        debias_effect((model, tok), docs, probes[:2], evals, cfg, _data(), before=known, before_name="m")
