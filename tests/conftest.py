@@ -5,6 +5,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite runs on two workers (pytest-xdist). An OpenMP thread that spins while it waits steals the other
+# worker's core: waiting threads sleep instead (set before torch loads OpenMP; notebook kernels inherit it).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import socket  # noqa: E402
 
