@@ -1,0 +1,166 @@
+"""The evidence store: the key measurements each lesson records as it runs, for lesson 12's scorecard.
+
+One small JSON file per lesson, in a user-writable folder outside the package (``evidence_dir()``), each entry
+with its provenance: which models (name and weight hash, or hub id and revision), which machine (tier, cores,
+RAM, GPU), the date, the course version, and whether the run was the lesson's default or its full setting.
+
+    record(9, "int8_speedup", 1.10, models=["course-large"], unit="×")   # in a lesson, after measuring it
+    own = load_lesson(9)                      # None, with one line saying why, if missing, corrupt or old
+    entry = lookup(9, "int8_speedup")         # the learner's own if recorded, else the shipped reference
+    entry.value, entry.source                 # 1.10, "yours" | "reference"
+
+The course ships reference results in the same format (``REFERENCE_DIR``), made by the documented commands on a
+named machine. A file that cannot be read is ignored with a message, never a crash, and never overwritten by a
+partial update: writes go to a temporary file that replaces the old one in one step.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from course_utils import MODELS_DIR, __version__
+from course_utils.errors import BadInputError, CourseError
+
+FORMAT = 1
+REFERENCE_DIR = MODELS_DIR / "evidence"
+SETTINGS = ("default", "full")
+
+
+def evidence_dir(environ: dict | None = None) -> Path:
+    """Where the learner's own evidence lives: ``$COURSE_EVIDENCE_DIR``, else ``$XDG_DATA_HOME`` (or
+    ``~/.local/share``) ``/small-vs-large-llms/evidence``. Created when first written, not here."""
+    env = os.environ if environ is None else environ
+    if env.get("COURSE_EVIDENCE_DIR"):
+        return Path(env["COURSE_EVIDENCE_DIR"]).expanduser()
+    base = Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share").expanduser()
+    return base / "small-vs-large-llms" / "evidence"
+
+
+def _file(folder: Path, lesson: int) -> Path:
+    if isinstance(lesson, bool) or not isinstance(lesson, int) or not 0 <= lesson <= 99:
+        raise BadInputError(f"lesson={lesson!r}: a lesson number is an int from 0 to 99.")
+    return Path(folder) / f"lesson{lesson:02d}.json"
+
+
+def model_identity(name: str) -> str:
+    """What pins a model's weights: a course model's sha256 (from the zoo manifest), a hub model's
+    ``hub_id@revision`` (from the catalog), or ``"unknown"``."""
+    from course_utils.catalog import get_spec
+    from course_utils.finetune_results import model_hashes
+
+    try:
+        spec = get_spec(name)  # course aliases too: "course-llm" is course-large
+    except CourseError:  # not in the catalog: a local folder or a name the course does not know
+        return "unknown"
+    hashes = model_hashes(spec.name)
+    if hashes:
+        return "sha256:" + next(iter(hashes.values()))
+    return f"{spec.hub_id}@{spec.revision}" if spec.hub_id else "unknown"
+
+
+def machine_summary(machine=None) -> dict:
+    """The machine an entry was measured on: tier, cores, RAM and GPU (from ``env.machine_info``)."""
+    from course_utils.env import machine_info
+    from course_utils.tiers import tier_for
+
+    m = machine_info(check_hub_now=False) if machine is None else machine
+    return {"tier": tier_for(m).name, "cpu_cores": m.cpu_cores, "ram_bytes": m.ram_total_bytes,
+            "gpu": m.gpu.name if m.gpu else None}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One recorded measurement and where it came from."""
+
+    lesson: int
+    key: str
+    value: object
+    unit: str | None
+    models: dict
+    machine: dict
+    date: str
+    course_version: str
+    setting: str
+    source: str = "yours"  # "yours" or "reference"
+
+    def provenance(self) -> str:
+        models = ", ".join(self.models) or "no model"
+        return (f"{self.source}: lesson {self.lesson:02d}, {self.setting} setting, {models}, "
+                f"{self.machine.get('tier', '?')} tier ({self.machine.get('cpu_cores', '?')} cores), {self.date}, "
+                f"course {self.course_version}")
+
+
+def _read(path: Path, source: str) -> dict[str, Entry] | None:
+    """The entries of one lesson file, or None with one line saying why it is ignored."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        print(f"The evidence file {path} cannot be read ({type(exc).__name__}: {exc}); it is ignored. Run the "
+              f"lesson again to record it anew.")
+        return None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT or not isinstance(raw.get("entries"), dict):
+        found = raw.get("format") if isinstance(raw, dict) else type(raw).__name__
+        print(f"The evidence file {path} has format {found!r}; this course reads format {FORMAT}, so it is "
+              f"ignored. Run the lesson again to record it anew.")
+        return None
+    out = {}
+    fields = set(Entry.__dataclass_fields__) - {"source"}
+    for key, e in raw["entries"].items():
+        if not isinstance(e, dict) or not fields <= set(e):
+            print(f"The evidence file {path} has an incomplete entry {key!r}; that entry is ignored.")
+            continue
+        out[key] = Entry(**{k: e[k] for k in fields}, source=source)
+    return out
+
+
+def load_lesson(lesson: int, folder: Path | None = None, *, source: str = "yours") -> dict[str, Entry] | None:
+    """The learner's recorded entries of one lesson ({key: Entry}), or None if there are none (or the file is
+    unreadable, which is said in one line)."""
+    return _read(_file(evidence_dir() if folder is None else folder, lesson), source)
+
+
+def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, setting: str = "default",
+           folder: Path | None = None, machine=None, today: str | None = None) -> Entry:
+    """Record one measurement of ``lesson`` (replacing an earlier one of the same ``key``) and return it.
+
+    ``value``: a number, a string, or a list or dict of them (anything JSON can hold). ``models``: the names of
+    the models it was measured on. An unreadable earlier file is replaced, after saying so."""
+    if not isinstance(key, str) or not key.strip():
+        raise BadInputError(f"key={key!r}: name the measurement with a non-empty string, e.g. 'int8_speedup'.")
+    if setting not in SETTINGS:
+        raise BadInputError(f"setting={setting!r}: choose one of {', '.join(SETTINGS)}.")
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise BadInputError(f"the value of {key!r} cannot be recorded ({exc}); record a number, a string, or a "
+                            f"list or dict of them.") from None
+    folder = evidence_dir() if folder is None else Path(folder)
+    path = _file(folder, lesson)
+    entry = Entry(lesson, key, value, unit, {m: model_identity(m) for m in models}, machine_summary(machine),
+                  today or _dt.date.today().isoformat(), __version__, setting)
+    entries = _read(path, "yours") or {}
+    entries[key] = entry
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {"format": FORMAT, "lesson": lesson,
+            "entries": {k: {f: v for f, v in asdict(e).items() if f != "source"} for k, e in entries.items()}}
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        json.dump(body, f, indent=1)
+    os.replace(tmp, path)  # one step: a reader never sees half a file
+    return entry
+
+
+def lookup(lesson: int, key: str, *, folder: Path | None = None, reference: Path | None = None) -> Entry | None:
+    """The learner's own entry if recorded, else the shipped reference one, else None."""
+    own = load_lesson(lesson, folder) or {}
+    if key in own:
+        return own[key]
+    ref = _read(_file(REFERENCE_DIR if reference is None else reference, lesson), "reference") or {}
+    return ref.get(key)
