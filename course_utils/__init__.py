@@ -21,7 +21,7 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
   machine for an endpoint; a local model opens no connection);
 - lesson 12 (in preparation): ``evidence`` (each lesson's key measurements with their provenance, own or
-  reference);
+  reference; lessons 10 and 11 record theirs);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
@@ -83,7 +83,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "eval_hygiene": (10,),
     "intervals": (),  # behind bias, eval_hygiene and injection's rates
     "results_file": (),  # behind finetune_results and memorisation
-    "evidence": (),  # lesson 12's evidence store, in preparation
+    "evidence": (10, 11),  # lesson 12's evidence store: lessons record into it
     "memorisation": (11,),
     "unsafe_loading": (11,),
     "injection": (11,),

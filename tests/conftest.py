@@ -8,6 +8,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The suite runs on two workers (pytest-xdist). An OpenMP thread that spins while it waits steals the other
 # worker's core: waiting threads sleep instead (set before torch loads OpenMP; notebook kernels inherit it).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Lessons record their measurements for lesson 12: under test, into a folder of the session, not the user's
+if "COURSE_EVIDENCE_DIR" not in os.environ:  # made once, by the process that starts the workers
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["COURSE_EVIDENCE_DIR"] = tempfile.mkdtemp(prefix="course-evidence-")
+    atexit.register(shutil.rmtree, os.environ["COURSE_EVIDENCE_DIR"], ignore_errors=True)
 
 import socket  # noqa: E402
 
