@@ -119,7 +119,8 @@ def plot_template_skew(results: dict, ax=None):
     for name, rows in results.items():
         x = np.array([r["pct_female"] for r in rows])
         y = np.array([r["log_he_minus_she"] for r in rows])
-        err = np.array([[r["log_he_minus_she"] - r["low"] for r in rows], [r["high"] - r["log_he_minus_she"] for r in rows]])
+        err = np.array([[r["log_he_minus_she"] - r["low"] for r in rows],
+                        [r["high"] - r["log_he_minus_she"] for r in rows]])  # (2, occupations)
         r = skew_correlation(rows)["pearson"]
         ax.errorbar(x, y, yerr=err, fmt="o", ms=4, capsize=2, alpha=0.8, label=f"{name} (r = {r:+.2f})")
     ax.axhline(0, color="grey", ls="--", lw=1)

@@ -262,6 +262,25 @@ def bayes_reliability(docs: list[Document], bins: int = 10, task: LabelTask = HE
     return reliability_from_probs([label_posterior(d, task, cfg) for d in docs], docs, bins)
 
 
+def plot_accuracy_over_sets(sets: dict[str, list[dict]], ax=None):
+    """Each model's accuracy on each disjoint test set ({name: accuracy_over_sets(...)}), one column per model:
+    the spread of a column is how much one test set of that size can mislead."""
+    import matplotlib.pyplot as plt
+
+    if not sets:
+        raise BadInputError("nothing to plot: pass {name: accuracy_over_sets(correct, set_size)}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    for k, (name, rows) in enumerate(sets.items()):
+        accs = [r["accuracy"] for r in rows]
+        ax.scatter(np.full(len(accs), k) + np.linspace(-0.15, 0.15, len(accs)), accs, s=12, label=name)
+    size = next(iter(sets.values()))[0]["n"]
+    ax.set_xticks(range(len(sets)), list(sets))
+    ax.set_ylabel(f"accuracy on a set of {size}")
+    ax.set_title(f"The same model, {len(next(iter(sets.values())))} test sets of {size}")
+    return ax
+
+
 def plot_reliability(rels, ax=None):
     """Accuracy against confidence per bin for one Reliability or {name: Reliability}; the dashed diagonal is a
     perfectly calibrated model. Marker area grows with the items in a bin."""

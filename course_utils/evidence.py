@@ -120,10 +120,10 @@ def _read(path: Path, source: str) -> dict[str, Entry] | None:
     return out
 
 
-def load_lesson(lesson: int, folder: Path | None = None, *, source: str = "yours") -> dict[str, Entry] | None:
+def load_lesson(lesson: int, folder: Path | None = None) -> dict[str, Entry] | None:
     """The learner's recorded entries of one lesson ({key: Entry}), or None if there are none (or the file is
     unreadable, which is said in one line)."""
-    return _read(_file(evidence_dir() if folder is None else folder, lesson), source)
+    return _read(_file(evidence_dir() if folder is None else folder, lesson), "yours")
 
 
 def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, setting: str = "default",

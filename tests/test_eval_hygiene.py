@@ -11,9 +11,9 @@ from course_utils.corpus import HELPDESK, helpdesk_task, label_posterior
 from course_utils.errors import BadInputError
 from course_utils.eval_hygiene import (accuracy_interval, accuracy_over_sets, bayes_reliability, bootstrap_interval,
                                        contamination_gap, correctness, difference_is_real, exposure_of,
-                                       label_probabilities, paired_difference, plot_reliability, reliability,
-                                       reliability_from, reliability_from_probs, target_counts, training_exposure,
-                                       wilson_interval)
+                                       label_probabilities, paired_difference, plot_accuracy_over_sets,
+                                       plot_reliability, reliability, reliability_from, reliability_from_probs,
+                                       target_counts, training_exposure, wilson_interval)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -214,3 +214,14 @@ def test_contamination_gap_compares_train_with_test(tiny_llama):
     assert b["gap_ci95"][0] <= b["gap_ci95"][1]
     assert a["n"] == 4 and a["gap"] == pytest.approx(a["train"] - a["test"])
     assert 0 < a["bayes_train"] <= 1 and 0 < a["bayes_test"] <= 1
+
+
+def test_the_spread_plot_has_one_column_per_model_and_one_point_per_set():
+    sets = {"a": accuracy_over_sets([True, False] * 10, 5), "b": accuracy_over_sets([True] * 15, 5)}
+    ax = plot_accuracy_over_sets(sets)
+    counts = [len(c.get_offsets()) for c in ax.collections]
+    assert counts == [4, 3] and [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+    assert ax.get_title() == "The same model, 4 test sets of 5"
+    assert list(ax.collections[1].get_offsets()[:, 1]) == [1.0, 1.0, 1.0]
+    with pytest.raises(BadInputError, match="nothing to plot"):
+        plot_accuracy_over_sets({})
