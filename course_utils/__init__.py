@@ -20,10 +20,13 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
 - lesson 11: ``memorisation`` (canaries and exact exposure), ``unsafe_loading`` (a pickle that runs code, and what
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
   machine for an endpoint; a local model opens no connection);
-- lesson 12 (in preparation): ``evidence`` (each lesson's key measurements with their provenance, own or
-  reference; lessons 10 and 11 record theirs);
+- lesson 12: ``evidence`` (each lesson's key measurements with their provenance, own or the shipped reference;
+  lessons 05-11 record theirs), ``scorecard`` (the claims, judged by explicit rules over the evidence),
+  ``decision_guide`` (needs -> a size class, models, cost, what to try and measure, conflicts named),
+  ``course_summary`` (one page of the learner's numbers, exported as standalone HTML);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
-  ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``;
+  ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``,
+  ``widgets.decision_guide``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
   ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks).
@@ -50,7 +53,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "sizing": (5,),
     "tiers": (0, 6, 10),
     "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
-    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
     "course_map": (0,),
     "corpus": (1, 2, 4, 7, 8, 9, 10, 11),
     "world_facts": (7,),
@@ -61,8 +64,8 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "nn": (3, 4),
     "training": (1, 2, 4),
     "measure": (1, 2, 5, 9),
-    "tables": (5, 7, 8, 9, 10, 11),
-    "scaling": (5,),
+    "tables": (5, 7, 8, 9, 10, 11, 12),
+    "scaling": (5, 12),
     "generation": (0, 6, 11),
     "arena": (6,),
     "tokenizer_diff": (6, 7),
@@ -83,7 +86,10 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "eval_hygiene": (10,),
     "intervals": (),  # behind bias, eval_hygiene and injection's rates
     "results_file": (),  # behind finetune_results and memorisation
-    "evidence": (10, 11),  # lesson 12's evidence store: lessons record into it
+    "evidence": (5, 6, 7, 8, 9, 10, 11, 12),  # lesson 12's evidence store: lessons 05-11 record into it
+    "scorecard": (12,),
+    "decision_guide": (12,),
+    "course_summary": (12,),
     "memorisation": (11,),
     "unsafe_loading": (11,),
     "injection": (11,),
@@ -96,6 +102,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "widgets.memory_calculator": (5,),
     "widgets.arena": (6,),
     "widgets.cost_calculator": (9,),
+    "widgets.decision_guide": (12,),
     "remote": (11,),
     "streaming": (),
     "zoo": (),

@@ -5,6 +5,7 @@
     exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
     finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
     memorisation      lesson 11's canary-exposure grid, written to models/memorisation/results.json
+    evidence ACTION   lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists what is recorded
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
 
@@ -44,6 +45,12 @@ def _memorisation(args: argparse.Namespace) -> int:
     return memorisation.run_from_args(args)
 
 
+def _evidence(args: argparse.Namespace) -> int:
+    from course_utils import evidence
+
+    return evidence.main(args.evidence_args)
+
+
 def _download(args: argparse.Namespace) -> int:
     from course_utils.loading import download_model
 
@@ -78,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_memorisation_arguments(p)
     p.set_defaults(func=_memorisation)
+
+    p = sub.add_parser("evidence", help="lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists it")
+    p.add_argument("evidence_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_evidence)
 
     p = sub.add_parser("download", help="download a catalog model (needs the hub)")
     p.add_argument("name")

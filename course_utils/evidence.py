@@ -5,6 +5,7 @@ with its provenance: which models (name and weight hash, or hub id and revision)
 RAM, GPU), the date, the course version, and whether the run was the lesson's default or its full setting.
 
     record(9, "int8_speedup", 1.10, models=["course-large"], unit="×")   # in a lesson, after measuring it
+    record_many(9, {"int8_speedup": 1.10, "bandwidth": 9.8e9}, models=["course-large"])   # several, one write
     own = load_lesson(9)                      # None, with one line saying why, if missing, corrupt or old
     entry = lookup(9, "int8_speedup")         # the learner's own if recorded, else the shipped reference
     entry.value, entry.source                 # 1.10, "yours" | "reference"
@@ -64,7 +65,10 @@ def model_identity(name: str) -> str:
 
 
 def machine_summary(machine=None) -> dict:
-    """The machine an entry was measured on: tier, cores, RAM and GPU (from ``env.machine_info``)."""
+    """The machine an entry was measured on: tier, cores, RAM and GPU (from ``env.machine_info``, or a dict of
+    them already made)."""
+    if isinstance(machine, dict):
+        return dict(machine)
     from course_utils.env import machine_info
     from course_utils.tiers import tier_for
 
@@ -126,12 +130,12 @@ def load_lesson(lesson: int, folder: Path | None = None) -> dict[str, Entry] | N
     return _read(_file(evidence_dir() if folder is None else folder, lesson), "yours")
 
 
-def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, setting: str = "default",
-           folder: Path | None = None, machine=None, today: str | None = None) -> Entry:
-    """Record one measurement of ``lesson`` (replacing an earlier one of the same ``key``) and return it.
+def load_reference(lesson: int, folder: Path | None = None) -> dict[str, Entry] | None:
+    """The shipped reference entries of one lesson ({key: Entry}), or None if none are shipped."""
+    return _read(_file(REFERENCE_DIR if folder is None else folder, lesson), "reference")
 
-    ``value``: a number, a string, or a list or dict of them (anything JSON can hold). ``models``: the names of
-    the models it was measured on. An unreadable earlier file is replaced, after saying so."""
+
+def _entry(lesson: int, key, value, models, unit, setting, machine, today) -> Entry:
     if not isinstance(key, str) or not key.strip():
         raise BadInputError(f"key={key!r}: name the measurement with a non-empty string, e.g. 'int8_speedup'.")
     if setting not in SETTINGS:
@@ -141,12 +145,14 @@ def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, 
     except (TypeError, ValueError) as exc:
         raise BadInputError(f"the value of {key!r} cannot be recorded ({exc}); record a number, a string, or a "
                             f"list or dict of them.") from None
-    folder = evidence_dir() if folder is None else Path(folder)
+    return Entry(lesson, key, value, unit, {m: model_identity(m) for m in models}, machine,
+                 today or _dt.date.today().isoformat(), __version__, setting)
+
+
+def _write(folder: Path, lesson: int, new: list[Entry]) -> None:
     path = _file(folder, lesson)
-    entry = Entry(lesson, key, value, unit, {m: model_identity(m) for m in models}, machine_summary(machine),
-                  today or _dt.date.today().isoformat(), __version__, setting)
     entries = _read(path, "yours") or {}
-    entries[key] = entry
+    entries.update({e.key: e for e in new})
     folder.mkdir(parents=True, exist_ok=True)
     body = {"format": FORMAT, "lesson": lesson,
             "entries": {k: {f: v for f, v in asdict(e).items() if f != "source"} for k, e in entries.items()}}
@@ -154,7 +160,34 @@ def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, 
     with os.fdopen(fd, "w") as f:
         json.dump(body, f, indent=1)
     os.replace(tmp, path)  # one step: a reader never sees half a file
+
+
+def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, setting: str = "default",
+           folder: Path | None = None, machine=None, today: str | None = None) -> Entry:
+    """Record one measurement of ``lesson`` (replacing an earlier one of the same ``key``) and return it.
+
+    ``value``: a number, a string, or a list or dict of them (anything JSON can hold). ``models``: the names of
+    the models it was measured on. An unreadable earlier file is replaced, after saying so."""
+    _file(folder or Path("."), lesson)  # a bad lesson number is refused before anything is measured
+    entry = _entry(lesson, key, value, models, unit, setting, machine_summary(machine), today)
+    _write(evidence_dir() if folder is None else Path(folder), lesson, [entry])
     return entry
+
+
+def record_many(lesson: int, values: dict, *, models=(), setting: str = "default", folder: Path | None = None,
+                machine=None, today: str | None = None, quiet: bool = False) -> list[Entry]:
+    """Record several measurements of ``lesson`` at once ({key: value}, all measured on ``models``), in one
+    write, and say where (unless ``quiet``)."""
+    if not isinstance(values, dict) or not values:
+        raise BadInputError("values must be a non-empty dict {key: measured value}.")
+    _file(folder or Path("."), lesson)
+    where = machine_summary(machine)
+    entries = [_entry(lesson, k, v, models, None, setting, where, today) for k, v in values.items()]
+    folder = evidence_dir() if folder is None else Path(folder)
+    _write(folder, lesson, entries)
+    if not quiet:
+        print(f"recorded {len(entries)} measurements of lesson {lesson:02d} for lesson 12 in {folder}")
+    return entries
 
 
 def lookup(lesson: int, key: str, *, folder: Path | None = None, reference: Path | None = None) -> Entry | None:
@@ -162,5 +195,72 @@ def lookup(lesson: int, key: str, *, folder: Path | None = None, reference: Path
     own = load_lesson(lesson, folder) or {}
     if key in own:
         return own[key]
-    ref = _read(_file(REFERENCE_DIR if reference is None else reference, lesson), "reference") or {}
-    return ref.get(key)
+    return (load_reference(lesson, reference) or {}).get(key)
+
+
+# ----------------------------------------------------------------------------- the shipped reference
+
+REFERENCE_LESSONS = (5, 6, 7, 8, 9, 10, 11)
+
+
+def build_reference(lessons=REFERENCE_LESSONS, out: Path | None = None, timeout_s: int = 900) -> list[Path]:
+    """Run each lesson notebook in a fresh kernel, offline, with its evidence going to a scratch folder, and
+    copy the files it recorded into ``out`` (the shipped ``REFERENCE_DIR``). A lesson that fails stops the
+    build before anything is replaced. ``python -m course_utils evidence reference`` calls this."""
+    import shutil
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    from course_utils import REPO_ROOT
+
+    out = REFERENCE_DIR if out is None else Path(out)
+    notebooks = {int(p.name[:2]): p for p in (REPO_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    missing = [n for n in lessons if n not in notebooks]
+    if missing:
+        raise BadInputError(f"no lesson notebook for {missing}; lessons with one: {sorted(notebooks)}.")
+    saved = {k: os.environ.get(k) for k in ("COURSE_EVIDENCE_DIR", "HF_HUB_OFFLINE")}
+    written = []
+    with tempfile.TemporaryDirectory() as scratch:
+        os.environ.update(COURSE_EVIDENCE_DIR=scratch, HF_HUB_OFFLINE="1")
+        try:
+            for n in lessons:
+                path = notebooks[n]
+                print(f"running {path.name} …", flush=True)
+                nb = nbformat.read(path, as_version=4)
+                NotebookClient(nb, kernel_name="python3", timeout=timeout_s,
+                               resources={"metadata": {"path": str(path.parent)}}).execute()
+                if not _file(Path(scratch), n).exists():
+                    raise CourseError(f"{path.name} ran but recorded no evidence: does it still call "
+                                      f"evidence.record_many?")
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        out.mkdir(parents=True, exist_ok=True)
+        for n in lessons:
+            written.append(Path(shutil.copy(_file(Path(scratch), n), _file(out, n))))
+    return written
+
+
+def main(argv: list[str]) -> int:
+    """``reference [LESSON …]``: rebuild the shipped reference; ``show``: what the scorecard would read."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m course_utils evidence")
+    sub = p.add_subparsers(dest="action", required=True)
+    r = sub.add_parser("reference", help="run lessons 05-11 offline and write models/evidence/")
+    r.add_argument("lessons", nargs="*", type=int, default=list(REFERENCE_LESSONS))
+    sub.add_parser("show", help="list each lesson's evidence: yours, the reference, or none")
+    args = p.parse_args(argv)
+    if args.action == "reference":
+        for path in build_reference(args.lessons):
+            print(f"wrote {path}")
+        return 0
+    for n in REFERENCE_LESSONS:
+        own, ref = load_lesson(n), load_reference(n)
+        print(f"lesson {n:02d}: " + (f"yours ({len(own)} measurements)" if own else
+                                      f"reference ({len(ref)} measurements)" if ref else "none recorded"))
+    return 0

@@ -83,3 +83,19 @@ def test_bad_records_are_refused_with_what_to_do(tmp_path):
     assert not list(tmp_path.iterdir())
     assert evidence.model_identity("no-such-model") == "unknown"
     assert evidence.model_identity("SmolLM2-135M").startswith("HuggingFaceTB/SmolLM2-135M@")
+
+
+def test_record_many_writes_once_keeps_earlier_keys_and_says_where(tmp_path, capsys):
+    evidence.record(9, "earlier", 1, folder=tmp_path, machine=MACHINE)
+    entries = evidence.record_many(9, {"a": 1.5, "b": {"x": [1, 2]}}, models=["course-llm"], folder=tmp_path,
+                                   machine=MACHINE)
+    assert [e.key for e in entries] == ["a", "b"]
+    assert "recorded 2 measurements of lesson 09" in capsys.readouterr().out
+    own = evidence.load_lesson(9, tmp_path)
+    assert set(own) == {"earlier", "a", "b"} and own["b"].value == {"x": [1, 2]}
+    assert list(tmp_path.iterdir()) == [tmp_path / "lesson09.json"]  # no temporary file left behind
+    with pytest.raises(BadInputError):
+        evidence.record_many(9, {}, folder=tmp_path, machine=MACHINE)
+    with pytest.raises(BadInputError):
+        evidence.record_many(9, {"ok": 1, "bad": float("inf")}, folder=tmp_path, machine=MACHINE)
+    assert set(evidence.load_lesson(9, tmp_path)) == {"earlier", "a", "b"}  # a bad value writes nothing

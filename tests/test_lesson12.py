@@ -1,0 +1,81 @@
+"""Lesson 12 end to end: the notebook with reference evidence only and with the learner's own, and the lesson
+notebooks still recording every figure the scorecard reads."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from course_utils import REPO_ROOT, evidence, scorecard
+
+NOTEBOOK = REPO_ROOT / "notebooks" / "12_choosing_a_model.ipynb"
+
+
+def _run(evidence_dir: Path) -> str:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env = {"COURSE_EVIDENCE_DIR": str(evidence_dir), "HF_HUB_OFFLINE": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        NotebookClient(nb, kernel_name="python3", timeout=300,
+                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+def test_with_no_lesson_run_every_verdict_comes_from_the_reference(tmp_path):
+    out = _run(tmp_path)
+    for lesson in evidence.REFERENCE_LESSONS:
+        assert f"{lesson:02d}      reference" in out
+    assert "0 verdict(s) differ from the reference run" in out
+    assert "not measured" not in out
+    assert (tmp_path / "course_summary.html").exists()
+
+
+def test_with_own_evidence_the_lesson_reads_it_and_names_what_changed(tmp_path):
+    for path in sorted(evidence.REFERENCE_DIR.glob("lesson*.json")):
+        shutil.copy(path, tmp_path / path.name)  # as if every lesson had been run here
+    nine = json.loads((tmp_path / "lesson09.json").read_text())
+    batch = nine["entries"]["batch_tokens_per_s"]["value"]
+    for size in batch["course-large"]:  # a machine where batching the large model never catches the small one
+        batch["course-large"][size] = batch["course-small"]["1"] / 2
+    (tmp_path / "lesson09.json").write_text(json.dumps(nine))
+    out = _run(tmp_path)
+    for lesson in evidence.REFERENCE_LESSONS:
+        assert f"{lesson:02d}      yours" in out
+    assert "1 verdict(s) differ from the reference run: cost: holds under conditions → holds" in out
+    html = (tmp_path / "course_summary.html").read_text()
+    assert "class=ref" not in html  # every figure in it is the learner's own
+
+
+class _Recording(scorecard.Evidence):
+    def __init__(self):
+        super().__init__(reference_only=True)
+        self.read = set()
+
+    def entry(self, lesson, key):
+        self.read.add((lesson, key))
+        return super().entry(lesson, key)
+
+
+def test_each_lesson_notebook_records_what_the_scorecard_reads():
+    ev = _Recording()
+    scorecard.scorecard(ev)
+    from course_utils.decision_guide import Needs, recommend
+
+    recommend(Needs(domain_examples=2000), ev)
+    assert {lesson for lesson, _ in ev.read} == set(evidence.REFERENCE_LESSONS)
+    for lesson in evidence.REFERENCE_LESSONS:
+        path = next((REPO_ROOT / "notebooks").glob(f"{lesson:02d}_*.ipynb"))
+        cells = [c.source for c in nbformat.read(path, as_version=4).cells
+                 if c.cell_type == "code" and "evidence.record_many" in c.source]
+        assert len(cells) == 1, path.name
+        for les, key in ev.read:
+            if les == lesson:
+                assert f'"{key}"' in cells[0], f"{path.name} no longer records {key!r}, which lesson 12 reads"
