@@ -278,6 +278,29 @@ def rule_speed_needs_bandwidth(need: Needs, rec: Recommendation, ev) -> None:
                 "accept a lower speed, or choose a smaller class.", "hardware", "privacy")
 
 
+def rule_finetune_fits_memory(need: Needs, rec: Recommendation, ev) -> None:
+    """Fine-tuning needs weights, gradients and optimizer state in memory (lesson 08): when all weights do not fit
+    the hardware, LoRA or QLoRA may; when neither does, the fine-tune has to run elsewhere."""
+    from course_utils.training_memory import training_memory
+
+    tuning = any("Fine-tune" in f.text for f in rec.of("try"))
+    if not tuning or rec.deployment != "local" or not rec.candidates:
+        return
+    spec = rec.candidates[0]
+    memory = HARDWARE[need.hardware][0]
+    need_gb = {m: training_memory(spec, method=m, dtype="bfloat16", batch=4, seq_len=512).total
+               for m in ("full", "lora", "qlora")}
+    fits = [m for m in ("full", "lora", "qlora") if need_gb[m] <= memory]
+    sizes = ", ".join(f"{m} {v / 1e9:.1f} GB" for m, v in need_gb.items())
+    if fits and fits[0] != "full":
+        rec.add("fine-tune memory", "try", f"Fine-tuning {spec.name} with all weights needs more than {need.hardware} "
+                f"has ({sizes}, batch 4 × 512 tokens): use {'QLoRA' if fits[0] == 'qlora' else 'LoRA'}.",
+                "lora", "finetune")
+    elif not fits:
+        rec.add("fine-tune memory", "note", f"Even QLoRA of {spec.name} needs more than {need.hardware} has ({sizes}): "
+                "fine-tune on rented hardware, then run the result here.", "lora", "finetune")
+
+
 def rule_volume_sets_cost(need: Needs, rec: Recommendation, ev) -> None:
     """Monthly cost with lesson 09's cost model: local at the estimated speed vs an endpoint of the same class at
     example prices; more volume than one machine makes is named."""
@@ -319,7 +342,8 @@ def rule_what_to_measure(need: Needs, rec: Recommendation, ev) -> None:
 
 
 RULES = [rule_breadth_sets_size, rule_data_lets_small_specialise, rule_hardware_bounds_size,
-         rule_privacy_means_local, rule_speed_needs_bandwidth, rule_volume_sets_cost, rule_what_to_measure]
+         rule_privacy_means_local, rule_speed_needs_bandwidth, rule_finetune_fits_memory, rule_volume_sets_cost,
+         rule_what_to_measure]
 
 
 def recommend(need: Needs, ev=None, rules=None) -> Recommendation:

@@ -77,6 +77,14 @@ def machine_summary(machine=None) -> dict:
             "gpu": m.gpu.name if m.gpu else None}
 
 
+def shipped_machine(results: dict) -> dict:
+    """The machine a shipped results file (lesson 08's or 11's grid) was made on, in ``machine_summary``'s shape:
+    figures read from such a file are recorded as the full setting, on that machine, not on the learner's."""
+    m = results.get("machine") or {}
+    return {"tier": "shipped grid", "cpu_cores": m.get("cpu_count"), "ram_bytes": None, "gpu": None,
+            "torch": m.get("torch"), "created": results.get("created")}
+
+
 @dataclass(frozen=True)
 class Entry:
     """One recorded measurement and where it came from."""
@@ -94,8 +102,10 @@ class Entry:
 
     def provenance(self) -> str:
         models = ", ".join(self.models) or "no model"
-        return (f"{self.source}: lesson {self.lesson:02d}, {self.setting} setting, {models}, "
-                f"{self.machine.get('tier', '?')} tier ({self.machine.get('cpu_cores', '?')} cores), {self.date}, "
+        cores = self.machine.get("cpu_cores", "?")
+        where = (f"the shipped grid's machine ({cores} cores, {self.machine.get('created', '?')})"
+                 if self.machine.get("tier") == "shipped grid" else f"{self.machine.get('tier', '?')} tier ({cores} cores)")
+        return (f"{self.source}: lesson {self.lesson:02d}, {self.setting} setting, {models}, {where}, {self.date}, "
                 f"course {self.course_version}")
 
 

@@ -187,7 +187,7 @@ def judge_size(ev: Evidence, t: Thresholds) -> Verdict:
                        "specialisation is something you do to a small model (fine-tuning), not something it has",
                        nums)
     return Verdict(CLAIMS[0], HOLDS, f"With {ratio:.1f}× fewer parameters the small model is already as good as "
-                   f"shipped, and fine-tuned it beats the general model.", numbers=nums)
+                   f"shipped, and fine-tuned it beats every untrained contender.", numbers=nums)
 
 
 def judge_finetune(ev: Evidence, t: Thresholds) -> Verdict:
@@ -357,13 +357,13 @@ def judge_domain(ev: Evidence, t: Thresholds) -> Verdict:
                        f"untrained {_pct(bar['accuracy'])}.", numbers=nums)
     if ft[LARGE] - ft[SMALL] >= t.accuracy_margin or acc[l_] - acc[s] >= t.accuracy_margin:
         return Verdict(CLAIMS[5], CONDITIONAL,
-                       f"Fine-tuned, the small model beats the best general one ({_pct(ft[SMALL])} vs "
+                       f"Fine-tuned, the small model beats the best untrained contender ({_pct(ft[SMALL])} vs "
                        f"{_pct(bar['accuracy'])}); but the large model fine-tuned the same way reaches "
                        f"{_pct(ft[LARGE])}, and untrained on a domain both saw, the large one wins "
                        f"({_pct(acc[l_])} vs {_pct(acc[s])}).",
                        "against an untrained general model; not against a large model given the same data", nums)
     return Verdict(CLAIMS[5], HOLDS, f"Fine-tuned, the small model ({_pct(ft[SMALL])}) matches the fine-tuned large "
-                   f"one ({_pct(ft[LARGE])}) and beats the general models.", numbers=nums)
+                   f"one ({_pct(ft[LARGE])}) and beats every untrained contender.", numbers=nums)
 
 
 def judge_customise(ev: Evidence, t: Thresholds) -> Verdict:
@@ -447,11 +447,11 @@ def judge_bigger_better(ev: Evidence, t: Thresholds) -> Verdict:
         return Verdict(CLAIMS[8], CONDITIONAL,
                        f"On the same data every step up the ladder lowers bits/char ({'; '.join(f'{g:.3f}' for g in gains)} "
                        f"per step), towards a limit ({E:.3f}) no size passes; and a fine-tuned small model beats the "
-                       f"best general one ({_pct(ft[SMALL])} vs {_pct(bar['accuracy'])}).",
+                       f"best untrained contender ({_pct(ft[SMALL])} vs {_pct(bar['accuracy'])}).",
                        "at equal training and data; a smaller model trained for the task can beat it", nums, published)
     if monotone:
         return Verdict(CLAIMS[8], HOLDS, "Every step up the ladder lowered bits/char, and no fine-tuned small model "
-                       "beat the general ones.", numbers=nums, published=published)
+                       "beat the untrained contenders.", numbers=nums, published=published)
     return Verdict(CLAIMS[8], FAILS, "A larger course model did worse than a smaller one on the same data.",
                    numbers=nums, published=published)
 

@@ -152,3 +152,14 @@ def test_widget_starts_from_given_needs_and_escapes_its_text(ev):
     rec = g.recommendation
     rec.add("test", "note", "<script>alert(1)</script>")
     assert "<script>" not in recommendation_html(rec)
+
+
+def test_a_fine_tune_that_does_not_fit_turns_to_lora_or_elsewhere(ev):
+    small_box = _rec(ev, breadth="one narrow task", domain_examples=2000, hardware="Binder (2 GB RAM)",
+                     data_may_leave=False)
+    advice = [f for f in small_box.findings if f.rule == "fine-tune memory"]
+    assert len(advice) == 1 and "lora" in advice[0].cites, small_box.text()
+    assert "LoRA" in advice[0].text or "rented hardware" in advice[0].text
+    big_box = _rec(ev, breadth="one narrow task", domain_examples=2000, hardware="H100 (80 GB GPU)",
+                   data_may_leave=False)
+    assert not [f for f in big_box.findings if f.rule == "fine-tune memory"]  # all weights fit: nothing to add

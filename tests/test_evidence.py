@@ -99,3 +99,22 @@ def test_record_many_writes_once_keeps_earlier_keys_and_says_where(tmp_path, cap
     with pytest.raises(BadInputError):
         evidence.record_many(9, {"ok": 1, "bad": float("inf")}, folder=tmp_path, machine=MACHINE)
     assert set(evidence.load_lesson(9, tmp_path)) == {"earlier", "a", "b"}  # a bad value writes nothing
+
+
+def test_the_command_line_shows_whose_evidence_and_refuses_an_unknown_lesson(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_EVIDENCE_DIR", str(tmp_path))
+    evidence.record_many(9, {"a": 1}, folder=tmp_path, machine=MACHINE, quiet=True)
+    assert evidence.main(["show"]) == 0
+    out = capsys.readouterr().out
+    assert "lesson 09: yours (1 measurements)" in out and "lesson 10: reference" in out
+    with pytest.raises(BadInputError, match="no lesson notebook"):
+        evidence.build_reference([42], out=tmp_path / "ref")
+    assert not (tmp_path / "ref").exists()
+
+
+def test_figures_from_a_shipped_grid_name_the_grid_s_machine(tmp_path):
+    results = {"created": "2026-12-02", "machine": {"cpu_count": 2, "torch": "2.13.0+cpu"}}
+    (e,) = evidence.record_many(8, {"docs": 1000}, folder=tmp_path, setting="full",
+                                machine=evidence.shipped_machine(results), quiet=True)
+    assert e.setting == "full" and e.machine["tier"] == "shipped grid" and e.machine["created"] == "2026-12-02"
+    assert "full setting" in e.provenance() and "the shipped grid's machine (2 cores, 2026-12-02)" in e.provenance()

@@ -120,3 +120,13 @@ def test_the_shipped_reference_gives_every_claim_a_verdict():
     rows = scorecard.scorecard(Evidence(folder="/nonexistent-evidence"))
     assert all(r.verdict != UNMEASURED for r in rows), [r.reasoning for r in rows if r.verdict == UNMEASURED]
     assert {r.sources for r in rows} == {"reference"}
+
+
+def test_a_corrupt_own_file_falls_back_to_the_reference_with_one_line(tmp_path, capsys):
+    write_sample(tmp_path / "ref")
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "lesson10.json").write_text('{"format": 1, "entries": {"general_skew": ')  # cut short
+    v = judge("bias", Evidence(folder=tmp_path / "own", reference=tmp_path / "ref"))
+    assert v.verdict == CONDITIONAL and v.sources == "reference"
+    out = capsys.readouterr().out
+    assert "cannot be read" in out and "Traceback" not in out
