@@ -24,6 +24,9 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   lessons 05-11 record theirs), ``scorecard`` (the claims, judged by explicit rules over the evidence),
   ``decision_guide`` (needs -> a size class, models, cost, what to try and measure, conflicts named),
   ``course_summary`` (one page of the learner's numbers, exported as standalone HTML);
+- lesson 13 (in preparation): ``speculative`` (greedy speculative decoding from scratch, against transformers'
+  assisted generation), ``cascade`` (the small model answers when it is sure), ``distillation`` (a student
+  trained on the teacher's distributions, through the one training loop);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``,
   ``widgets.decision_guide``;
@@ -90,6 +93,9 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "scorecard": (12,),
     "decision_guide": (12,),
     "course_summary": (12,),
+    "speculative": (),  # lesson 13, in preparation
+    "cascade": (),  # lesson 13, in preparation
+    "distillation": (),  # lesson 13, in preparation
     "memorisation": (11,),
     "unsafe_loading": (11,),
     "injection": (11,),

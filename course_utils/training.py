@@ -234,9 +234,11 @@ class Checkpoint:
 def train(model: torch.nn.Module, train_stream: torch.Tensor, val_stream: torch.Tensor | None = None,
           cfg: TrainConfig | None = None, callback=None, progress: bool = True, *,
           doc_starts: torch.Tensor | None = None, resume: Checkpoint | None = None, stop_at: int | None = None,
-          on_checkpoint=None, checkpoint_every_s: float = 60.0) -> History:
+          on_checkpoint=None, checkpoint_every_s: float = 60.0, loss_fn=None) -> History:
     """Train ``model`` in place; returns the History.
 
+    ``loss_fn(model, x, y, autocast_dtype)`` replaces the next-token loss (default :func:`lm_loss`), e.g. lesson
+    13's distillation loss; the validation loss stays the plain next-token loss, so runs compare.
     Before the first step, every ``cfg.eval_every`` steps and at the end the validation loss is measured (if a
     val_stream is given) and ``callback(history)`` is called, e.g. a LossPlot's update.
     ``resume`` continues a :class:`Checkpoint`; ``stop_at`` ends the run after that many steps (of
@@ -249,13 +251,13 @@ def train(model: torch.nn.Module, train_stream: torch.Tensor, val_stream: torch.
         torch.set_num_threads(cfg.threads)
     try:
         return _train(model, train_stream, val_stream, cfg, callback, progress, doc_starts, resume, stop_at,
-                      on_checkpoint, checkpoint_every_s)
+                      on_checkpoint, checkpoint_every_s, loss_fn or lm_loss)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _train(model, train_stream, val_stream, cfg, callback, progress, doc_starts, resume, stop_at,
-           on_checkpoint, checkpoint_every_s) -> History:
+           on_checkpoint, checkpoint_every_s, loss_fn) -> History:
     device = next(model.parameters()).device
     amp = autocast_dtype_for(cfg.precision, device.type)
     opt = make_optimizer(model, cfg)
@@ -292,7 +294,7 @@ def _train(model, train_stream, val_stream, cfg, callback, progress, doc_starts,
         x, y = get_batch(train_stream, cfg.batch_size, cfg.block_size, g, bos_id=cfg.bos_id,
                          doc_starts=doc_starts, doc_start_fraction=cfg.doc_start_fraction)  # (B, T) each
         x, y = x.to(device), y.to(device)
-        loss = lm_loss(model, x, y, amp)
+        loss = loss_fn(model, x, y, amp)
         if not torch.isfinite(loss):  # diverged: every later step would be nan too
             hist.diverged = hist.stopped_early = True
             hist.train_loss.append(loss.item())

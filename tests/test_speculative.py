@@ -1,0 +1,86 @@
+"""Greedy speculative decoding: exactly the target's greedy output, fewer target passes, clear messages."""
+
+import pytest
+import torch
+
+from course_utils import speculative as sp
+from course_utils.corpus import generate
+from course_utils.errors import BadInputError
+from course_utils.loading import load_model
+
+
+@pytest.fixture(scope="module")
+def pair():
+    torch.set_num_threads(1)
+    return load_model("course-tiny"), load_model("course-slm")  # draft, target: one tokenizer
+
+
+def _prompts(tok, n=6):
+    return [tok(d.text[:70], return_tensors="pt")["input_ids"] for d in generate("mix", n, seed=5)]
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 8])
+def test_output_is_exactly_the_targets_greedy_output(pair, k):
+    draft, target = pair
+    for ids in _prompts(target.tokenizer):
+        ref = sp.greedy_reference(target.model, ids, 30)
+        out = sp.speculative_greedy(target.model, draft.model, ids, 30, k)
+        assert out.tokens == ref
+        assert 1 <= out.tokens_per_target_forward <= k + 1 and 0 <= out.acceptance_rate <= 1
+        assert out.draft_forwards == k * out.target_forwards  # k guesses per verification
+
+
+def test_transformers_assisted_generation_gives_the_same_text(pair):
+    draft, target = pair
+    for ids in _prompts(target.tokenizer, 3):
+        assert sp.assisted_greedy(target.model, draft.model, ids, 30) == sp.greedy_reference(target.model, ids, 30)
+
+
+def test_a_perfect_draft_is_always_accepted(pair):
+    _, target = pair
+    ids = _prompts(target.tokenizer, 1)[0]
+    out = sp.speculative_greedy(target.model, target.model, ids, 24, 4)
+    assert out.acceptance_rate == 1.0  # the target agrees with itself
+    assert out.target_forwards == -(-len(out.tokens) // 5)  # k + 1 = 5 tokens per target pass
+
+
+def test_a_one_token_prompt_works(pair):
+    draft, target = pair
+    ids = torch.tensor([[target.tokenizer.bos_token_id or 1]])
+    assert sp.speculative_greedy(target.model, draft.model, ids, 10, 3).tokens == \
+        sp.greedy_reference(target.model, ids, 10)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"k": 0}, "k ≥ 1"), ({"k": -2}, "k ≥ 1"), ({"k": 2.5}, "k ≥ 1"),
+                                           ({"max_new_tokens": 0}, "at least 1"),
+                                           ({"max_new_tokens": 100_000}, "exceed the context")])
+def test_bad_settings_get_a_clear_message(pair, kwargs, match):
+    draft, target = pair
+    ids = _prompts(target.tokenizer, 1)[0]
+    with pytest.raises(BadInputError, match=match):
+        sp.speculative_greedy(target.model, draft.model, ids, **{"max_new_tokens": 10, "k": 3, **kwargs})
+    with pytest.raises(BadInputError, match="one non-empty prompt"):
+        sp.speculative_greedy(target.model, draft.model, torch.zeros((1, 0), dtype=torch.long), 5, 2)
+
+
+def test_a_draft_with_another_tokenizer_is_refused(pair):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel({"[UNK]": 0, "the": 1, "printer": 2}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    other = PreTrainedTokenizerFast(tokenizer_object=words)
+    _, target = pair
+    sp.check_pair(target.tokenizer, target.tokenizer)  # the same vocabulary: fine
+    with pytest.raises(BadInputError, match="different tokenizers"):
+        sp.check_pair(target.tokenizer, other)
+
+
+def test_sweep_reports_acceptance_and_speedup_per_k(pair):
+    draft, target = pair
+    rows = sp.speedup_sweep(target.model, draft.model, _prompts(target.tokenizer, 2), ks=(1, 3), max_new_tokens=16)
+    assert [r["k"] for r in rows] == [1, 3]
+    assert all(r["speedup"] > 0 and r["target alone (s)"] > 0 and 0 <= r["acceptance"] <= 1 for r in rows)
+    assert all(r["tokens per target forward"] >= 1 for r in rows)
+    with pytest.raises(BadInputError):
+        sp.speedup_sweep(target.model, draft.model, [], ks=(1,))

@@ -1,0 +1,118 @@
+"""Lesson 13's groundwork benchmark: small and large together, each method against its baseline in the same run.
+
+    python tools/bench_together.py                 # course-small with course-large, offline
+    python tools/bench_together.py --skip distillation
+
+Printed:
+- speculative decoding (course-small drafts for course-large), per domain and k: acceptance rate, tokens per
+  target forward pass, wall-clock speedup against course-large's own cached greedy decoding (1 thread);
+- a cascade on helpdesk categories (course-small, then course-medium, first): the threshold tuned on the validation tickets to match course-large's
+  accuracy at the lowest cost (measured seconds per ticket), then checked on the test tickets;
+- distillation: course-small's architecture trained from scratch on course-large's distributions vs on the data
+  alone (same batches and steps), bits/char on fresh documents against the teacher and the floor, per FLOP.
+Figures, not pass/fail: record them in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+from course_utils import cascade, distillation, eval_hygiene, speculative  # noqa: E402
+from course_utils.corpus import floor_of, generate, helpdesk_task, make_splits  # noqa: E402
+from course_utils.loading import load_model  # noqa: E402
+from course_utils.training import TrainConfig, encode_texts  # noqa: E402
+from course_utils.zoo.evaluate import bits_per_char  # noqa: E402
+
+
+def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> None:
+    tok = large.tokenizer
+    for domain in ("weather", "recipe", "helpdesk", "story", "review"):
+        prompts = [tok(d.text[:60], return_tensors="pt")["input_ids"] for d in generate(domain, n_prompts, seed=9)]
+        rows = speculative.speedup_sweep(large.model, small.model, prompts, ks=(1, 2, 4, 8),
+                                         max_new_tokens=new_tokens)
+        print(f"  {domain:9s} " + " | ".join(f"k={r['k']}: accept {r['acceptance']:.2f}, "
+                                             f"{r['tokens per target forward']:.2f} tok/pass, {r['speedup']:.2f}×"
+                                             for r in rows))
+
+
+def _scored(lm, docs):
+    start = time.perf_counter()
+    probs = eval_hygiene.label_probabilities(lm.model, lm.tokenizer, docs)
+    return probs, (time.perf_counter() - start) / len(docs)
+
+
+def bench_cascade(small, large) -> None:
+    print(f"  {small.info.name} first, {large.info.name} when unsure:")
+    split = helpdesk_task({"val": 300, "test": 300})
+    data, cost = {}, {}
+    for name in ("val", "test"):
+        (ps, cs), (pl, cl) = _scored(small, split[name]), _scored(large, split[name])
+        cost[name] = (cs, cl)
+        data[name] = cascade.CascadeData([max(p.values()) for p in ps], eval_hygiene.correctness(ps, split[name]),
+                                         eval_hygiene.correctness(pl, split[name]))
+    cs, cl = cost["val"]
+    pick = cascade.cheapest_matching(cascade.cascade_curve(data["val"], cs, cl), data["val"].large_accuracy)
+    print(f"  time per ticket: {small.info.name} {cs * 1000:.1f} ms, {large.info.name} {cl * 1000:.1f} ms")
+    for name in ("val", "test"):
+        d = data[name]
+        print(f"  {name}: small alone {d.small_accuracy:.3f}, large alone {d.large_accuracy:.3f}", end="")
+        if pick is None:
+            print("; no threshold reaches the large model's accuracy")
+            continue
+        p = cascade.at_threshold(d, pick.threshold, cs, cl)
+        print(f"; cascade at {pick.threshold:.3f}: accuracy {p.accuracy:.3f}, {p.deferred:.0%} deferred, "
+              f"cost {p.cost / cl:.2f}× the large model's")
+
+
+def bench_distillation(large, steps: int) -> None:
+    tok = large.tokenizer
+    splits = make_splits({"train": 3000, "val": 100, "test": 150})
+    train_s = encode_texts(tok, [d.text for d in splits["train"]])
+    val_s = encode_texts(tok, [d.text for d in splits["val"]])
+    cfg = TrainConfig(steps=steps, batch_size=16, block_size=64, lr=3e-3, eval_every=steps, threads=2,
+                      precision="auto", bos_id=tok.bos_token_id)
+    runs, students = distillation.distill_vs_data(large.model, "course-small", train_s, val_s, cfg,
+                                                  temperature=1.0, alpha=0.5)
+    test = splits["test"]
+    bpc = {k: bits_per_char(m, tok, test) for k, m in students.items()}
+    teacher, floor = bits_per_char(large.model, tok, test), floor_of(test).bits_per_char
+    closed = distillation.gap_closed(bpc["control"], bpc["distilled"], teacher)
+    print(f"  {steps} steps × {cfg.batch_size} × {cfg.block_size} tokens ({runs.tokens:,}); wall: distilled "
+          f"{runs.distilled.wall_s:.0f} s, control {runs.control.wall_s:.0f} s")
+    print(f"  bits/char on {len(test)} fresh documents: distilled {bpc['distilled']:.4f}, data alone "
+          f"{bpc['control']:.4f}, teacher {teacher:.4f}, floor {floor:.4f}")
+    print(f"  gap to the teacher closed: {closed:.1%}, at {runs.flops('distilled') / runs.flops('control'):.2f}× the "
+          f"control's training FLOPs (teacher forward passes included): {closed / runs.flops('distilled') * 1e12:.3f} "
+          f"of the gap per TFLOP")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skip", nargs="*", default=[], choices=["speculative", "cascade", "distillation"])
+    ap.add_argument("--prompts", type=int, default=4)
+    ap.add_argument("--new-tokens", type=int, default=48)
+    ap.add_argument("--steps", type=int, default=300)
+    args = ap.parse_args()
+    small, large = load_model("course-slm"), load_model("course-llm")
+    torch.set_num_threads(1)
+    if "speculative" not in args.skip:
+        print("speculative decoding, course-small drafting for course-large (1 thread):")
+        bench_speculative(small, large, args.prompts, args.new_tokens)
+    if "cascade" not in args.skip:
+        print("cascade on helpdesk categories (tuned on val, checked on test):")
+        bench_cascade(small, large)
+        bench_cascade(load_model("course-medium"), large)
+    if "distillation" not in args.skip:
+        print("distillation into course-small's architecture, from scratch:")
+        bench_distillation(large, args.steps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
