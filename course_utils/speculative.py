@@ -144,6 +144,20 @@ def assisted_greedy(target, draft, input_ids: torch.Tensor, max_new_tokens: int)
     return out[0, input_ids.shape[1]:].tolist()
 
 
+def predicted_speedup(tokens_per_target_forward: float, k: int, cost_ratio: float) -> float:
+    """Wall-clock speedup if each step costs k draft passes and one target pass, and time is all in those passes:
+    tokens per target pass ÷ (k · c + 1), with c = one draft pass ÷ one target pass (Leviathan, Kalman & Matias
+    2023, "Fast Inference from Transformers via Speculative Decoding", section 3.3, with the measured tokens per
+    pass in place of their i.i.d. acceptance model). Below 1, drafting costs more than it saves."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise BadInputError(f"k={k!r}: the draft proposes k ≥ 1 tokens per step.")
+    if not 1 <= tokens_per_target_forward <= k + 1:
+        raise BadInputError(f"tokens per target pass is between 1 and k + 1 = {k + 1}, got {tokens_per_target_forward}.")
+    if not cost_ratio > 0:
+        raise BadInputError(f"cost_ratio={cost_ratio!r}: a draft pass takes some time, above 0.")
+    return tokens_per_target_forward / (k * cost_ratio + 1)
+
+
 def _seconds(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):

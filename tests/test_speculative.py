@@ -84,3 +84,12 @@ def test_sweep_reports_acceptance_and_speedup_per_k(pair):
     assert all(r["tokens per target forward"] >= 1 for r in rows)
     with pytest.raises(BadInputError):
         sp.speedup_sweep(target.model, draft.model, [], ks=(1,))
+
+
+def test_predicted_speedup_follows_the_pass_accounting():
+    assert sp.predicted_speedup(5.0, 4, 0.0001) == pytest.approx(5.0, rel=1e-3)  # a free draft: tokens per pass
+    assert sp.predicted_speedup(1.0, 4, 0.5) == pytest.approx(1 / 3)  # every guess rejected: a slowdown
+    assert sp.predicted_speedup(3.62, 4, 0.1) == pytest.approx(3.62 / 1.4)
+    for bad in ({"tokens_per_target_forward": 6.0}, {"k": 0}, {"cost_ratio": 0}):
+        with pytest.raises(BadInputError):
+            sp.predicted_speedup(**{"tokens_per_target_forward": 3.0, "k": 4, "cost_ratio": 0.2, **bad})

@@ -8,8 +8,11 @@ Printed:
   target forward pass, wall-clock speedup against course-large's own cached greedy decoding (1 thread);
 - a cascade on helpdesk categories (course-small, then course-medium, first): the threshold tuned on the validation tickets to match course-large's
   accuracy at the lowest cost (measured seconds per ticket), then checked on the test tickets;
+- the same at real sizes: one draft pass ÷ one target pass for SmolLM2-135M and SmolLM2-1.7B (from config, random
+  weights, bfloat16), and the speedup the course pair's tokens per pass would give at that cost ratio;
 - distillation: course-small's architecture trained from scratch on course-large's distributions vs on the data
-  alone (same batches and steps), bits/char on fresh documents against the teacher and the floor, per FLOP.
+  alone (same batches and steps), bits/char on fresh documents against the teacher and the floor, per FLOP; then
+  the data-alone control again with the distilled run's FLOPs (more steps).
 Figures, not pass/fail: record them in docs/benchmarks.md.
 """
 
@@ -41,6 +44,28 @@ def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> None:
                                              for r in rows))
 
 
+def bench_real_sizes(threads: int, new_tokens: int) -> None:
+    """The cost ratio c = draft pass ÷ target pass at real sizes (random weights: speed only), and the speedup the
+    course pair's measured tokens per pass would give there."""
+    from course_utils import serving
+    from course_utils.loading import release
+
+    torch.set_num_threads(threads)
+    ids = torch.tensor([[1] + list(range(100, 131))])
+    speed = {}
+    for name in ("SmolLM2-135M", "SmolLM2-1.7B"):
+        lm = load_model(name, from_config=True, dtype="bfloat16")
+        speed[name] = serving.decode_speed(lm.model, ids, new_tokens, repeats=2).median
+        release(lm)
+        del lm
+    c = speed["SmolLM2-1.7B"] / speed["SmolLM2-135M"]
+    print(f"  decode, bfloat16, {threads} threads (random weights): SmolLM2-135M {speed['SmolLM2-135M']:.1f} tokens/s, "
+          f"SmolLM2-1.7B {speed['SmolLM2-1.7B']:.1f}: one draft pass costs c = {c:.3f} target passes")
+    for tpf, k in ((1.85, 1), (2.63, 2), (3.62, 4), (6.00, 8)):  # the course pair's weather figures, above
+        print(f"  at {tpf} tokens per target pass (k = {k}): predicted speedup {speculative.predicted_speedup(tpf, k, c):.2f}×")
+    torch.set_num_threads(1)
+
+
 def _scored(lm, docs):
     start = time.perf_counter()
     probs = eval_hygiene.label_probabilities(lm.model, lm.tokenizer, docs)
@@ -70,7 +95,7 @@ def bench_cascade(small, large) -> None:
               f"cost {p.cost / cl:.2f}× the large model's")
 
 
-def bench_distillation(large, steps: int) -> None:
+def bench_distillation(large, steps: int, matched: bool = True) -> None:
     tok = large.tokenizer
     splits = make_splits({"train": 3000, "val": 100, "test": 150})
     train_s = encode_texts(tok, [d.text for d in splits["train"]])
@@ -90,11 +115,22 @@ def bench_distillation(large, steps: int) -> None:
     print(f"  gap to the teacher closed: {closed:.1%}, at {runs.flops('distilled') / runs.flops('control'):.2f}× the "
           f"control's training FLOPs (teacher forward passes included): {closed / runs.flops('distilled') * 1e12:.3f} "
           f"of the gap per TFLOP")
+    if matched:  # the control again, given the distilled run's compute: more steps on the data alone
+        from course_utils.training import train
+
+        more = round(steps * runs.flops("distilled") / runs.flops("control"))
+        student = distillation.fresh_student("course-small")
+        hist = train(student, train_s, val_s, TrainConfig(**{**cfg.__dict__, "steps": more, "eval_every": more}),
+                     progress=False)
+        matched_bpc = bits_per_char(student, tok, test)
+        print(f"  the data alone with the same FLOPs ({more} steps, {hist.wall_s:.0f} s): {matched_bpc:.4f} bits/char "
+              f"against {bpc['distilled']:.4f} distilled")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["speculative", "cascade", "distillation"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["speculative", "real-sizes", "cascade", "distillation"])
+    ap.add_argument("--threads", type=int, default=2, help="for the real-size timing")
     ap.add_argument("--prompts", type=int, default=4)
     ap.add_argument("--new-tokens", type=int, default=48)
     ap.add_argument("--steps", type=int, default=300)
@@ -104,6 +140,9 @@ def main() -> int:
     if "speculative" not in args.skip:
         print("speculative decoding, course-small drafting for course-large (1 thread):")
         bench_speculative(small, large, args.prompts, args.new_tokens)
+    if "real-sizes" not in args.skip:
+        print("speculative decoding at real sizes (SmolLM2-135M drafting for SmolLM2-1.7B, from config):")
+        bench_real_sizes(args.threads, 16)
     if "cascade" not in args.skip:
         print("cascade on helpdesk categories (tuned on val, checked on test):")
         bench_cascade(small, large)
