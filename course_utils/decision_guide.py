@@ -332,13 +332,22 @@ def rule_volume_sets_cost(need: Needs, rec: Recommendation, ev) -> None:
 
 def rule_what_to_measure(need: Needs, rec: Recommendation, ev) -> None:
     """Whatever the choice: measure it on your own task before deciding (lessons 09 and 10)."""
+    from course_utils.intervals import wilson_interval
+
+    lo, hi = wilson_interval(25, 50)  # how wide a 95 % interval is on 50 examples at 50 % accuracy
     rec.add("measure", "measure", "Accuracy of the top two candidates on your own held-out examples, with an interval "
-            "(a test set of 50 cannot separate close models).", "domain", "bigger_better")
+            f"(on 50 examples a 95 % interval spans ±{(hi - lo) / 2:.2f}: too wide to separate close models).",
+            "domain", "bigger_better")
     rec.add("measure", "measure", f"Tokens/s and memory on {need.hardware} at your batch size; the estimate here is a "
             "bandwidth bound.", "hardware", "cost")
     if need.breadth != "one narrow task":
-        rec.add("measure", "measure", "Bias probes on your own templates: larger models reproduce their data's skew "
-                "more faithfully.", "bias")
+        gap = _measured(ev, 10, "general_abs_gap")
+        seen = ""
+        if gap and "course-small" in gap and "course-large" in gap:
+            seen = (f" (in lesson 10, course-large's skew was {gap['course-large']:.3f} from its data's, "
+                    f"course-small's {gap['course-small']:.3f})")
+        rec.add("measure", "measure", f"Bias probes on your own templates: a model's skew follows its data{seen}.",
+                "bias")
 
 
 RULES = [rule_breadth_sets_size, rule_data_lets_small_specialise, rule_hardware_bounds_size,

@@ -35,7 +35,8 @@ def _need_browser():
 def lab(tmp_path_factory):
     _need_browser()
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(REPO / "notebooks" / "00_start_here.ipynb", root)  # the browser saves into the copy
+    for name in ("00_start_here.ipynb", "12_choosing_a_model.ipynb"):
+        shutil.copy(REPO / "notebooks" / name, root)  # the browser saves into the copies
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # the kernel draws inline, as for a learner
     env = {**env, "HF_HUB_OFFLINE": "1", "JUPYTER_CONFIG_DIR": str(root / ".jupyter"),
@@ -165,4 +166,52 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
         finally:
             page.screenshot(path=str(ARTIFACTS / "00_start_here_final.png"))
             (ARTIFACTS / "00_start_here.html").write_text(page.content())
+            browser.close()
+
+
+def test_the_decision_guide_answers_in_the_browser_and_names_a_conflict(lab):
+    """Lesson 12 runs to the end in JupyterLab; choosing an open-ended private task on Binder in the guide's own
+    dropdowns makes it name the conflict (red), and a permissive choice clears it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            # a workspace of its own: the default one would reopen the first test's notebook beside this one
+            page.goto(f"{lab}/lab/workspaces/lesson12/tree/12_choosing_a_model.ipynb", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook", timeout=120_000)
+            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
+                                   ".kernelDisplayStatus === 'idle'", timeout=120_000)
+            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+            try:
+                page.wait_for_function(ALL_RAN_JS, timeout=300_000, polling=1000)
+            except PlaywrightTimeoutError:
+                pass
+            state = page.evaluate(PROGRESS_JS)
+            assert state and state["errors"] == [], f"a cell failed: {state}"
+            assert state["ran"] == state["code"], f"not every cell ran within 300 s: {state}"
+
+            def choose(option: str) -> None:
+                select = page.locator(".jupyter-widgets select", has=page.locator(f"option[value='{option}']"))
+                select.first.select_option(option)
+
+            answer = "() => [...document.querySelectorAll('.widget-html-content')].map(e => e.textContent).join(' ')"
+            choose("open-ended")
+            choose("Binder (2 GB RAM)")
+            choose("must stay on the machine")
+            page.wait_for_function(f"() => ({answer})().includes('Conflicts')", timeout=30_000)
+            page.locator(".widget-html-content", has_text="Conflicts").first.screenshot(
+                path=str(ARTIFACTS / "decision_guide_conflict.png"))
+            choose("may leave the machine")
+            page.wait_for_function(f"() => !({answer})().includes('Conflicts') && ({answer})().includes('at an endpoint')",
+                                   timeout=30_000)
+            assert "Error displaying widget" not in page.content()
+        finally:
+            page.screenshot(path=str(ARTIFACTS / "12_choosing_a_model_final.png"))
             browser.close()
