@@ -116,8 +116,28 @@ ALL_RAN_JS = f"""() => {{
 }}"""
 
 
-def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
+def _run_all(page, url: str, budget_s: int) -> None:
+    """Open ``url`` (a notebook in JupyterLab), run every cell, and assert that all of them ran without an error."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext.session"
+                           " && window.jupyterapp.shell.currentWidget.sessionContext"
+                           ".kernelDisplayStatus === 'idle'", timeout=120_000)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    try:  # every code cell ran, or one failed (run-all stops there), and the kernel is idle
+        page.wait_for_function(ALL_RAN_JS, timeout=budget_s * 1000, polling=1000)
+    except PlaywrightTimeoutError:
+        pass  # the assertions below say how far it got
+    state = page.evaluate(PROGRESS_JS)
+    assert state and state["errors"] == [], f"a cell failed: {state}"
+    assert state["ran"] == state["code"], f"not every cell ran within {budget_s} s: {state}"
+
+
+def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -125,21 +145,7 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            page.goto(f"{lab}/lab/tree/00_start_here.ipynb", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   ".kernelDisplayStatus === 'idle'", timeout=120_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            try:  # every code cell ran, or one failed (run-all stops there), and the kernel is idle
-                page.wait_for_function(ALL_RAN_JS, timeout=400_000, polling=1000)
-            except PlaywrightTimeoutError:
-                pass  # the assertions below say how far it got
-            state = page.evaluate(PROGRESS_JS)
-            assert state and state["errors"] == [], f"a cell failed: {state}"
-            assert state["ran"] == state["code"], f"not every cell ran within 400 s: {state}"
+            _run_all(page, f"{lab}/lab/tree/00_start_here.ipynb", 400)
 
             # The widgets rendered: the tier picker and the Generate button are live controls.
             button = page.locator(".jupyter-widgets button", has_text="Generate")
@@ -172,7 +178,6 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
 def test_the_decision_guide_answers_in_the_browser_and_names_a_conflict(lab):
     """Lesson 12 runs to the end in JupyterLab; choosing an open-ended private task on Binder in the guide's own
     dropdowns makes it name the conflict (red), and a permissive choice clears it."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -181,21 +186,7 @@ def test_the_decision_guide_answers_in_the_browser_and_names_a_conflict(lab):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             # a workspace of its own: the default one would reopen the first test's notebook beside this one
-            page.goto(f"{lab}/lab/workspaces/lesson12/tree/12_choosing_a_model.ipynb", timeout=120_000)
-            page.wait_for_selector(".jp-Notebook", timeout=120_000)
-            page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext.session"
-                                   " && window.jupyterapp.shell.currentWidget.sessionContext"
-                                   ".kernelDisplayStatus === 'idle'", timeout=120_000)
-            page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-            try:
-                page.wait_for_function(ALL_RAN_JS, timeout=300_000, polling=1000)
-            except PlaywrightTimeoutError:
-                pass
-            state = page.evaluate(PROGRESS_JS)
-            assert state and state["errors"] == [], f"a cell failed: {state}"
-            assert state["ran"] == state["code"], f"not every cell ran within 300 s: {state}"
+            _run_all(page, f"{lab}/lab/workspaces/lesson12/tree/12_choosing_a_model.ipynb", 300)
 
             def choose(option: str) -> None:
                 select = page.locator(".jupyter-widgets select", has=page.locator(f"option[value='{option}']"))
