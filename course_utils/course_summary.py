@@ -160,10 +160,8 @@ def build_summary(ev=None, verdicts=None, *, figures: bool = True, today: str | 
 
     ev = ev or Evidence()
     lessons = {}
-    for n in evidence.REFERENCE_LESSONS:
-        own = evidence.load_lesson(n, ev.folder) or {}
-        ref = {} if ev.own_only else (evidence.load_reference(n, ev.reference) or {})
-        entries = own or ref  # a lesson's figures all come from one run: yours, or else the reference
+    for n in evidence.REFERENCE_LESSONS:  # a lesson's figures all come from one run: yours, or else the reference
+        _, entries = ev.lesson(n)
         lessons[n] = [(k, _fmt(e.value) + (f" {e.unit}" if e.unit else ""), e.source) for k, e in entries.items()]
     return CourseSummary(created=today or _dt.date.today().isoformat(), sources=ev.sources(), lessons=lessons,
                          verdicts=verdicts if verdicts is not None else scorecard(ev),

@@ -134,15 +134,15 @@ def estimated_tokens_per_s(spec, hardware: str, ev, bits: int | None = None) -> 
     from course_utils.measure import dtype_bytes
     from course_utils.sizing import default_dtype
 
+    from course_utils.hardware import decode_bound
     from course_utils.scorecard import share_of_bound
 
     bw, _ = bandwidth_of(hardware, ev)
     if bw is None or not _measured(ev, 9, "share_of_decode_bound"):
         return None
-    share = share_of_bound(ev)
     gpu = HARDWARE[hardware][1]
     per_weight = bits / 8 if bits else dtype_bytes(default_dtype(spec, "cuda" if gpu else "cpu", bf16_native=True))
-    return bw / (spec.params * per_weight) * share
+    return decode_bound(spec.params * per_weight, bw) * share_of_bound(ev)
 
 
 def _fits(spec, hardware: str, bits: int | None = None) -> bool:
@@ -173,8 +173,13 @@ def _hub_models():
 def rule_breadth_sets_size(need: Needs, rec: Recommendation, ev) -> None:
     """A narrow task starts small, an open-ended one large: breadth is what size buys (lessons 05, 07)."""
     rec.size_class = SIZE_FOR_BREADTH[need.breadth]
+    bpc, params = _measured(ev, 5, "val_bpc"), _measured(ev, 5, "params")
+    ladder = ""
+    if bpc and params:
+        ladder = " (lesson 05, bits/char up the ladder: " + " → ".join(
+            f"{bpc[m]:.3f}" for m in sorted(bpc, key=lambda m: params.get(m, 0))) + ")"
     rec.add("breadth", "size", f"'{need.breadth}' starts from the {rec.size_class} class: what more parameters buy "
-            "is breadth (lower loss in every domain, more facts), with returns that shrink.", "size", "bigger_better")
+            f"is breadth, lower loss across every domain at once{ladder}.", "size", "bigger_better")
 
 
 def rule_data_lets_small_specialise(need: Needs, rec: Recommendation, ev) -> None:

@@ -98,7 +98,9 @@ class DistillRuns:
 
     def flops(self, which: str) -> float:
         """Training compute: 6·N·D for the student; the distilled run adds the teacher's forward passes, 2·N·D."""
-        student = 6 * self.student_params * self.tokens
+        from course_utils.measure import training_flops
+
+        student = training_flops(self.student_params, self.tokens)
         return student + (2 * self.teacher_params * self.tokens if which == "distilled" else 0)
 
 

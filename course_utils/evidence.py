@@ -42,9 +42,13 @@ def evidence_dir(environ: dict | None = None) -> Path:
     return base / "small-vs-large-llms" / "evidence"
 
 
-def _file(folder: Path, lesson: int) -> Path:
+def _check_lesson(lesson) -> None:
     if isinstance(lesson, bool) or not isinstance(lesson, int) or not 0 <= lesson <= 99:
         raise BadInputError(f"lesson={lesson!r}: a lesson number is an int from 0 to 99.")
+
+
+def _file(folder: Path, lesson: int) -> Path:
+    _check_lesson(lesson)
     return Path(folder) / f"lesson{lesson:02d}.json"
 
 
@@ -178,7 +182,7 @@ def record(lesson: int, key: str, value, *, models=(), unit: str | None = None, 
 
     ``value``: a number, a string, or a list or dict of them (anything JSON can hold). ``models``: the names of
     the models it was measured on. An unreadable earlier file is replaced, after saying so."""
-    _file(folder or Path("."), lesson)  # a bad lesson number is refused before anything is measured
+    _check_lesson(lesson)  # a bad lesson number is refused before anything is measured
     entry = _entry(lesson, key, value, models, unit, setting, machine_summary(machine), today)
     _write(evidence_dir() if folder is None else Path(folder), lesson, [entry])
     return entry
@@ -190,7 +194,7 @@ def record_many(lesson: int, values: dict, *, models=(), setting: str = "default
     write, and say where (unless ``quiet``)."""
     if not isinstance(values, dict) or not values:
         raise BadInputError("values must be a non-empty dict {key: measured value}.")
-    _file(folder or Path("."), lesson)
+    _check_lesson(lesson)
     where = machine_summary(machine)
     entries = [_entry(lesson, k, v, models, None, setting, where, today) for k, v in values.items()]
     folder = evidence_dir() if folder is None else Path(folder)

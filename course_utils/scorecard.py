@@ -59,25 +59,24 @@ class Number:
 class Claim:
     id: str
     text: str
-    lessons: tuple[int, ...]
     qualifies: str | None = None  # for a common add-on claim: the main claim it qualifies
 
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("size", "Small models have far fewer parameters and are specialised for a task; large models have "
-                  "billions and are general.", (5, 7, 8)),
-    Claim("finetune", "Small models take less time and fewer resources to fine-tune.", (8,)),
-    Claim("bias", "Large models are more biased (trained on vast, unfiltered data); small ones are less.", (10,)),
+                  "billions and are general."),
+    Claim("finetune", "Small models take less time and fewer resources to fine-tune."),
+    Claim("bias", "Large models are more biased (trained on vast, unfiltered data); small ones are less."),
     Claim("hardware", "Small models need little compute and run on modest hardware; large ones need powerful "
-                      "GPUs.", (9,)),
-    Claim("cost", "Small models are cheaper to run.", (6, 9)),
-    Claim("domain", "Small models are more precise in their domain.", (8, 10)),
-    Claim("customise", "Small models are easier to customise.", (8, 10)),
-    Claim("privacy", "Small models are more secure and private.", (11,)),
-    Claim("bigger_better", "A bigger model is always better.", (5, 8), qualifies="size"),
-    Claim("lora", "LoRA makes fine-tuning cheaper.", (8,), qualifies="finetune"),
-    Claim("quantization", "Quantization is free.", (9,), qualifies="hardware"),
-    Claim("local_private", "Local means private.", (11,), qualifies="privacy"),
+                      "GPUs."),
+    Claim("cost", "Small models are cheaper to run."),
+    Claim("domain", "Small models are more precise in their domain."),
+    Claim("customise", "Small models are easier to customise."),
+    Claim("privacy", "Small models are more secure and private."),
+    Claim("bigger_better", "A bigger model is always better.", qualifies="size"),
+    Claim("lora", "LoRA makes fine-tuning cheaper.", qualifies="finetune"),
+    Claim("quantization", "Quantization is free.", qualifies="hardware"),
+    Claim("local_private", "Local means private.", qualifies="privacy"),
 )
 CLAIM_IDS = tuple(c.id for c in CLAIMS)
 
@@ -133,18 +132,18 @@ class Evidence:
     def number(self, lesson: int, key: str, label: str, text: str) -> Number:
         return Number(label, text, lesson, self.entry(lesson, key).source)
 
+    def lesson(self, n: int) -> tuple[str, dict]:
+        """One lesson's whole file and whose it is: ("yours", entries) when the learner has recorded it,
+        ("reference", entries) when only the shipped file has it, ("none", {}) otherwise."""
+        own = None if self.reference_only else _evidence.load_lesson(n, self.folder)
+        if own:
+            return "yours", own
+        ref = None if self.own_only else _evidence.load_reference(n, self.reference)
+        return ("reference", ref) if ref else ("none", {})
+
     def sources(self, lessons=_evidence.REFERENCE_LESSONS) -> dict[int, str]:
-        """Per lesson: "yours" when the learner has recorded it, "reference" when only the shipped file has it,
-        "none" otherwise."""
-        out = {}
-        for n in lessons:
-            if not self.reference_only and _evidence.load_lesson(n, self.folder):
-                out[n] = "yours"
-            elif not self.own_only and _evidence.load_reference(n, self.reference):
-                out[n] = "reference"
-            else:
-                out[n] = "none"
-        return out
+        """Per lesson: "yours", "reference" or "none" (see :meth:`lesson`)."""
+        return {n: self.lesson(n)[0] for n in lessons}
 
 
 def _pct(x: float) -> str:
@@ -256,7 +255,9 @@ def share_of_bound(ev: Evidence) -> float:
 def decode_bound_here(ev: Evidence, weight_bytes: float) -> float:
     """Tokens/s a model of ``weight_bytes`` would decode at on the measured machine: its bandwidth ÷ the bytes,
     times the share of that bound reached in lesson 09."""
-    return ev.value(9, "bandwidth_bytes_per_s") / weight_bytes * share_of_bound(ev)
+    from course_utils.hardware import decode_bound
+
+    return decode_bound(weight_bytes, ev.value(9, "bandwidth_bytes_per_s")) * share_of_bound(ev)
 
 
 def judge_hardware(ev: Evidence, t: Thresholds) -> Verdict:
@@ -401,13 +402,12 @@ def judge_privacy(ev: Evidence, t: Thresholds) -> Verdict:
     follows = ev.value(11, "injection_follows")
     delimited = ev.value(11, "injection_follows_delimited")
     exp_s, exp_l = grid[f"{SMALL}, as is"], grid[f"{LARGE}, as is"]
-    fs = {k: v for k, v in follows.items()}
-    s, l_ = _pair(fs) if all(k.startswith("course-") for k in fs) else tuple(fs)[:2]
+    s, l_ = tuple(follows)[:2]  # lesson 11 records its pair small first (course models offline, hub models online)
     nums = [ev.number(11, "local_connections", "network connections opened by a local model", str(conns)),
             ev.number(11, "grid_exposure_16", "exposure of a canary seen 16 times, small vs large (bits)",
                       f"{exp_s:.1f} vs {exp_l:.1f}"),
             ev.number(11, "injection_follows", f"injected instruction followed, {s} vs {l_}",
-                      f"{_pct(fs[s])} vs {_pct(fs[l_])}"),
+                      f"{_pct(follows[s])} vs {_pct(follows[l_])}"),
             ev.number(11, "injection_follows_delimited", f"followed with a delimited prompt, {s} vs {l_}",
                       f"{_pct(delimited[s])} vs {_pct(delimited[l_])}")]
     if min(exp_s, exp_l) >= t.leak_bits:
@@ -415,7 +415,7 @@ def judge_privacy(ev: Evidence, t: Thresholds) -> Verdict:
                        f"Any model run locally sends nothing ({conns} connections); but size does not make weights "
                        f"safer: a canary seen 16 times reaches {exp_s:.1f} bits of exposure in the small model and "
                        f"{exp_l:.1f} in the large one. The small model follows injected instructions less often "
-                       f"({_pct(fs[s])} vs {_pct(fs[l_])}), but delimiting the ticket brought the large one to "
+                       f"({_pct(follows[s])} vs {_pct(follows[l_])}), but delimiting the ticket brought the large one to "
                        f"{_pct(delimited[l_])}: the defence is in the prompt, not in the size.",
                        "only in that a small model fits on your own machine; local is a deployment choice, not a size",
                        nums)

@@ -1,6 +1,7 @@
 """A real browser: JupyterLab in headless Chromium opens 00_start_here, runs every cell, and the
 widgets render and respond. A screenshot is saved to test-artifacts/ for a person to look at."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -137,7 +138,9 @@ def _run_all(page, url: str, budget_s: int) -> None:
     assert state["ran"] == state["code"], f"not every cell ran within {budget_s} s: {state}"
 
 
-def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
+@contextlib.contextmanager
+def _browser_page(name: str):
+    """A headless Chromium page; on the way out (passed or failed) its screenshot and HTML go to test-artifacts/."""
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -145,64 +148,60 @@ def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            _run_all(page, f"{lab}/lab/tree/00_start_here.ipynb", 400)
-
-            # The widgets rendered: the tier picker and the Generate button are live controls.
-            button = page.locator(".jupyter-widgets button", has_text="Generate")
-            button.wait_for(timeout=30_000)
-            assert page.locator(".jupyter-widgets select").count() >= 2
-            # Pick a laptop in the tier explorer: its memory plot renders inside the Output widget.
-            laptop = "Laptop (16 GB RAM, CPU)"
-            page.locator("select", has=page.locator(f"option[value='{laptop}']")).select_option(laptop)
-            plot = page.locator(".jupyter-widgets .jp-OutputArea-output img").first
-            plot.wait_for(timeout=30_000)
-            plot.scroll_into_view_if_needed()
-            plot.screenshot(path=str(ARTIFACTS / "tier_explorer.png"))
-            assert "SmolLM2-1.7B-Instruct" in page.content()
-            assert "Error displaying widget" not in page.content()
-
-            # Click Generate in the real browser: the kernel answers with text and a speed.
-            button.scroll_into_view_if_needed()
-            button.click()
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('.widget-html-content')]"
-                ".some(e => e.textContent.includes('tokens/s'))", timeout=60_000)
-            page.screenshot(path=str(ARTIFACTS / "00_start_here.png"), full_page=False)
-            assert "Error displaying widget" not in page.content()
+            yield page
         finally:
-            page.screenshot(path=str(ARTIFACTS / "00_start_here_final.png"))
-            (ARTIFACTS / "00_start_here.html").write_text(page.content())
+            page.screenshot(path=str(ARTIFACTS / f"{name}_final.png"))
+            (ARTIFACTS / f"{name}.html").write_text(page.content())
             browser.close()
+
+
+def test_start_here_runs_in_jupyterlab_and_widgets_render(lab):
+    with _browser_page("00_start_here") as page:
+        _run_all(page, f"{lab}/lab/tree/00_start_here.ipynb", 400)
+
+        # The widgets rendered: the tier picker and the Generate button are live controls.
+        button = page.locator(".jupyter-widgets button", has_text="Generate")
+        button.wait_for(timeout=30_000)
+        assert page.locator(".jupyter-widgets select").count() >= 2
+        # Pick a laptop in the tier explorer: its memory plot renders inside the Output widget.
+        laptop = "Laptop (16 GB RAM, CPU)"
+        page.locator("select", has=page.locator(f"option[value='{laptop}']")).select_option(laptop)
+        plot = page.locator(".jupyter-widgets .jp-OutputArea-output img").first
+        plot.wait_for(timeout=30_000)
+        plot.scroll_into_view_if_needed()
+        plot.screenshot(path=str(ARTIFACTS / "tier_explorer.png"))
+        assert "SmolLM2-1.7B-Instruct" in page.content()
+        assert "Error displaying widget" not in page.content()
+
+        # Click Generate in the real browser: the kernel answers with text and a speed.
+        button.scroll_into_view_if_needed()
+        button.click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('.widget-html-content')]"
+            ".some(e => e.textContent.includes('tokens/s'))", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "00_start_here.png"), full_page=False)
+        assert "Error displaying widget" not in page.content()
 
 
 def test_the_decision_guide_answers_in_the_browser_and_names_a_conflict(lab):
     """Lesson 12 runs to the end in JupyterLab; choosing an open-ended private task on Binder in the guide's own
     dropdowns makes it name the conflict (red), and a permissive choice clears it."""
-    from playwright.sync_api import sync_playwright
+    with _browser_page("12_choosing_a_model") as page:
+        # a workspace of its own: the default one would reopen the first test's notebook beside this one
+        _run_all(page, f"{lab}/lab/workspaces/lesson12/tree/12_choosing_a_model.ipynb", 300)
 
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            # a workspace of its own: the default one would reopen the first test's notebook beside this one
-            _run_all(page, f"{lab}/lab/workspaces/lesson12/tree/12_choosing_a_model.ipynb", 300)
+        def choose(option: str) -> None:
+            select = page.locator(".jupyter-widgets select", has=page.locator(f"option[value='{option}']"))
+            select.first.select_option(option)
 
-            def choose(option: str) -> None:
-                select = page.locator(".jupyter-widgets select", has=page.locator(f"option[value='{option}']"))
-                select.first.select_option(option)
-
-            answer = "() => [...document.querySelectorAll('.widget-html-content')].map(e => e.textContent).join(' ')"
-            choose("open-ended")
-            choose("Binder (2 GB RAM)")
-            choose("must stay on the machine")
-            page.wait_for_function(f"() => ({answer})().includes('Conflicts')", timeout=30_000)
-            page.locator(".widget-html-content", has_text="Conflicts").first.screenshot(
-                path=str(ARTIFACTS / "decision_guide_conflict.png"))
-            choose("may leave the machine")
-            page.wait_for_function(f"() => !({answer})().includes('Conflicts') && ({answer})().includes('at an endpoint')",
-                                   timeout=30_000)
-            assert "Error displaying widget" not in page.content()
-        finally:
-            page.screenshot(path=str(ARTIFACTS / "12_choosing_a_model_final.png"))
-            browser.close()
+        answer = "() => [...document.querySelectorAll('.widget-html-content')].map(e => e.textContent).join(' ')"
+        choose("open-ended")
+        choose("Binder (2 GB RAM)")
+        choose("must stay on the machine")
+        page.wait_for_function(f"() => ({answer})().includes('Conflicts')", timeout=30_000)
+        page.locator(".widget-html-content", has_text="Conflicts").first.screenshot(
+            path=str(ARTIFACTS / "decision_guide_conflict.png"))
+        choose("may leave the machine")
+        page.wait_for_function(f"() => !({answer})().includes('Conflicts') && ({answer})().includes('at an endpoint')",
+                               timeout=30_000)
+        assert "Error displaying widget" not in page.content()

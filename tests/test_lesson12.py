@@ -2,12 +2,10 @@
 notebooks still recording every figure the scorecard reads."""
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from course_utils import REPO_ROOT, evidence, scorecard
@@ -15,22 +13,17 @@ from course_utils import REPO_ROOT, evidence, scorecard
 NOTEBOOK = REPO_ROOT / "notebooks" / "12_choosing_a_model.ipynb"
 
 
-def _run(evidence_dir: Path) -> str:
+def _run(evidence_dir: Path, monkeypatch) -> str:
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = {"COURSE_EVIDENCE_DIR": str(evidence_dir), "HF_HUB_OFFLINE": "1"}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, kernel_name="python3", timeout=300,
-                       resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    monkeypatch.setenv("COURSE_EVIDENCE_DIR", str(evidence_dir))  # the kernel inherits this process's environment
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    NotebookClient(nb, kernel_name="python3", timeout=300,
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
     return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
-def test_with_no_lesson_run_every_verdict_comes_from_the_reference(tmp_path):
-    out = _run(tmp_path)
+def test_with_no_lesson_run_every_verdict_comes_from_the_reference(tmp_path, monkeypatch):
+    out = _run(tmp_path, monkeypatch)
     for lesson in evidence.REFERENCE_LESSONS:
         assert f"{lesson:02d}      reference" in out
     assert "0 verdict(s) differ from the reference run" in out
@@ -38,7 +31,7 @@ def test_with_no_lesson_run_every_verdict_comes_from_the_reference(tmp_path):
     assert (tmp_path / "course_summary.html").exists()
 
 
-def test_with_own_evidence_the_lesson_reads_it_and_names_what_changed(tmp_path):
+def test_with_own_evidence_the_lesson_reads_it_and_names_what_changed(tmp_path, monkeypatch):
     for path in sorted(evidence.REFERENCE_DIR.glob("lesson*.json")):
         shutil.copy(path, tmp_path / path.name)  # as if every lesson had been run here
     nine = json.loads((tmp_path / "lesson09.json").read_text())
@@ -46,7 +39,7 @@ def test_with_own_evidence_the_lesson_reads_it_and_names_what_changed(tmp_path):
     for size in batch["course-large"]:  # a machine where batching the large model never catches the small one
         batch["course-large"][size] = batch["course-small"]["1"] / 2
     (tmp_path / "lesson09.json").write_text(json.dumps(nine))
-    out = _run(tmp_path)
+    out = _run(tmp_path, monkeypatch)
     for lesson in evidence.REFERENCE_LESSONS:
         assert f"{lesson:02d}      yours" in out
     assert "1 verdict(s) differ from the reference run: cost: holds under conditions → holds" in out

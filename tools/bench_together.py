@@ -33,8 +33,10 @@ from course_utils.training import TrainConfig, encode_texts  # noqa: E402
 from course_utils.zoo.evaluate import bits_per_char  # noqa: E402
 
 
-def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> None:
+def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> dict[str, list[dict]]:
+    """The sweep per domain; returns its rows, {domain: [row per k]}."""
     tok = large.tokenizer
+    out = {}
     for domain in ("weather", "recipe", "helpdesk", "story", "review"):
         prompts = [tok(d.text[:60], return_tensors="pt")["input_ids"] for d in generate(domain, n_prompts, seed=9)]
         rows = speculative.speedup_sweep(large.model, small.model, prompts, ks=(1, 2, 4, 8),
@@ -42,11 +44,13 @@ def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> None:
         print(f"  {domain:9s} " + " | ".join(f"k={r['k']}: accept {r['acceptance']:.2f}, "
                                              f"{r['tokens per target forward']:.2f} tok/pass, {r['speedup']:.2f}×"
                                              for r in rows))
+        out[domain] = rows
+    return out
 
 
-def bench_real_sizes(threads: int, new_tokens: int) -> None:
+def bench_real_sizes(threads: int, new_tokens: int, measured: list[dict] | None) -> None:
     """The cost ratio c = draft pass ÷ target pass at real sizes (random weights: speed only), and the speedup the
-    course pair's measured tokens per pass would give there."""
+    course pair's tokens per pass, ``measured`` above (one domain's rows), would give there."""
     from course_utils import serving
     from course_utils.loading import release
 
@@ -61,8 +65,10 @@ def bench_real_sizes(threads: int, new_tokens: int) -> None:
     c = speed["SmolLM2-1.7B"] / speed["SmolLM2-135M"]
     print(f"  decode, bfloat16, {threads} threads (random weights): SmolLM2-135M {speed['SmolLM2-135M']:.1f} tokens/s, "
           f"SmolLM2-1.7B {speed['SmolLM2-1.7B']:.1f}: one draft pass costs c = {c:.3f} target passes")
-    for tpf, k in ((1.85, 1), (2.63, 2), (3.62, 4), (6.00, 8)):  # the course pair's weather figures, above
-        print(f"  at {tpf} tokens per target pass (k = {k}): predicted speedup {speculative.predicted_speedup(tpf, k, c):.2f}×")
+    for r in measured or []:
+        tpf = r["tokens per target forward"]
+        print(f"  at {tpf:.2f} tokens per target pass (k = {r['k']}, the course pair on weather): predicted "
+              f"speedup {speculative.predicted_speedup(tpf, r['k'], c):.2f}×")
     torch.set_num_threads(1)
 
 
@@ -137,12 +143,13 @@ def main() -> int:
     args = ap.parse_args()
     small, large = load_model("course-slm"), load_model("course-llm")
     torch.set_num_threads(1)
+    sweep = {}
     if "speculative" not in args.skip:
         print("speculative decoding, course-small drafting for course-large (1 thread):")
-        bench_speculative(small, large, args.prompts, args.new_tokens)
+        sweep = bench_speculative(small, large, args.prompts, args.new_tokens)
     if "real-sizes" not in args.skip:
         print("speculative decoding at real sizes (SmolLM2-135M drafting for SmolLM2-1.7B, from config):")
-        bench_real_sizes(args.threads, 16)
+        bench_real_sizes(args.threads, 16, sweep.get("weather"))
     if "cascade" not in args.skip:
         print("cascade on helpdesk categories (tuned on val, checked on test):")
         bench_cascade(small, large)
