@@ -5,6 +5,7 @@
     exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
     finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
     memorisation      lesson 11's canary-exposure grid, written to models/memorisation/results.json
+    distill           lesson 13's distillation runs, written to models/distillation/results.json
     evidence ACTION   lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists what is recorded
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
@@ -43,6 +44,12 @@ def _memorisation(args: argparse.Namespace) -> int:
     from course_utils import memorisation
 
     return memorisation.run_from_args(args)
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from course_utils import distillation_results
+
+    return distillation_results.run_from_args(args)
 
 
 def _evidence(args: argparse.Namespace) -> int:
@@ -85,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
 
     add_memorisation_arguments(p)
     p.set_defaults(func=_memorisation)
+
+    p = sub.add_parser("distill", help="run lesson 13's distillation runs and write models/distillation/results.json")
+    from course_utils.distillation_results import add_arguments as add_distill_arguments
+
+    add_distill_arguments(p)
+    p.set_defaults(func=_distill)
 
     p = sub.add_parser("evidence", help="lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists it")
     p.add_argument("evidence_args", nargs=argparse.REMAINDER)

@@ -57,3 +57,28 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, KnownHarmlessWarnings) for f in logger.filters):
             logger.addFilter(KnownHarmlessWarnings())
+
+
+# transformers/generation/utils.py: logger.warning_once("Passing `generation_config` together with generation-related
+# arguments=(...) is deprecated ...") — printed by assisted generation itself, which calls the assistant's generate
+# with both (candidate_generator.py); nothing the caller passed causes it.
+_ASSISTANT_CONFIG_NOTE = "Passing `generation_config` together with generation-related arguments"
+
+
+class _AssistantConfigNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return _ASSISTANT_CONFIG_NOTE not in record.getMessage()
+
+
+class quiet_assistant_note:
+    """``with quiet_assistant_note(): model.generate(..., assistant_model=draft)``: drops transformers' deprecation
+    note that its own assisted generation triggers, for the duration of the block only."""
+
+    def __enter__(self):
+        self._filter = _AssistantConfigNote()
+        logging.getLogger("transformers.generation.utils").addFilter(self._filter)
+        return self
+
+    def __exit__(self, *exc):
+        logging.getLogger("transformers.generation.utils").removeFilter(self._filter)
+        return False

@@ -4,6 +4,8 @@
     curve = cascade_curve(val, small_cost=1.0, large_cost=7.0)            # cost: seconds, dollars, FLOPs … per example
     pick = cheapest_matching(curve, val.large_accuracy)                  # the lowest cost at the large model's accuracy
     at_threshold(test, pick.threshold, 1.0, 7.0)                         # checked on data it was not tuned on
+    tune_then_test(val, test, 1.0, 7.0)                                  # both steps: .pick, .on_test, .cost_ratio()
+    pair_data(score_labels(small, docs), score_labels(large, docs))      # the data, from two models on one task
 
 The small model always runs first (its cost is paid on every example); the large one only on the examples the small
 one defers, those whose confidence is below the threshold.
@@ -12,6 +14,7 @@ one defers, those whose confidence is below the threshold.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 from course_utils.errors import BadInputError
@@ -91,6 +94,58 @@ def cheapest_matching(curve: list[CascadePoint], accuracy: float) -> CascadePoin
     """The cheapest cascade point whose accuracy is at least ``accuracy`` (None if no threshold reaches it)."""
     ok = [p for p in curve if p.threshold is not None and p.accuracy >= accuracy - 1e-12]
     return min(ok, key=lambda p: (p.cost, -p.accuracy)) if ok else None
+
+
+@dataclass(frozen=True)
+class TunedCascade:
+    curve: list[CascadePoint]  # on the validation data
+    pick: CascadePoint  # the threshold chosen there
+    test: CascadeData
+    on_test: CascadePoint  # that threshold on the test data
+
+    def cost_ratio(self) -> float:
+        """The cascade's test cost per example ÷ the large model's alone."""
+        large = next(p for p in self.curve if p.label == "large alone")
+        return self.on_test.cost / large.cost
+
+
+def tune_then_test(val: CascadeData, test: CascadeData, small_cost: float, large_cost: float) -> TunedCascade:
+    """Choose the threshold on ``val`` (the cheapest that reaches the large model's validation accuracy), then
+    measure that threshold on ``test``, which it was not tuned on."""
+    curve = cascade_curve(val, small_cost, large_cost)
+    pick = cheapest_matching(curve, val.large_accuracy)
+    if pick is None:
+        raise BadInputError("no threshold reaches the large model's accuracy on the validation data (the small model "
+                            "is sure of answers it gets wrong): use the large model alone, or a better first model.")
+    return TunedCascade(curve, pick, test, at_threshold(test, pick.threshold, small_cost, large_cost))
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One model's answers on a labelled task: its confidence in each answer, whether each was right, and the measured
+    seconds per example."""
+    confidence: tuple[float, ...]
+    correct: tuple[bool, ...]
+    seconds_per_example: float
+
+
+def score_labels(lm, docs, task=None) -> Scored:
+    """``lm`` labels ``docs`` (a labelled task's documents; the helpdesk category unless ``task`` says otherwise)."""
+    from course_utils.corpus import HELPDESK
+    from course_utils.eval_hygiene import correctness, label_probabilities
+
+    start = time.perf_counter()
+    probs = label_probabilities(lm.model, lm.tokenizer, docs, task or HELPDESK)
+    seconds = (time.perf_counter() - start) / len(docs)
+    return Scored(tuple(max(p.values()) for p in probs), tuple(correctness(probs, docs)), seconds)
+
+
+def pair_data(first: Scored, second: Scored) -> CascadeData:
+    """The cascade of ``first`` (answers when sure) and ``second`` (the rest), on the same examples."""
+    if len(first.correct) != len(second.correct):
+        raise BadInputError(f"the two models were scored on different examples ({len(first.correct)} and "
+                            f"{len(second.correct)}): score both on the same documents.")
+    return CascadeData(first.confidence, first.correct, second.correct)
 
 
 def plot_cascade(curve: list[CascadePoint], pick: CascadePoint | None = None, ax=None, unit: str = "cost"):

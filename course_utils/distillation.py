@@ -88,6 +88,13 @@ def fresh_student(name: str, seed: int = 0):
         return AutoModelForCausalLM.from_config(config)
 
 
+def run_flops(student_params: int, tokens: int, teacher_params: int = 0) -> float:
+    """Training compute: 6·N·D for the student; a distilled run adds the teacher's forward passes, 2·N·D."""
+    from course_utils.measure import training_flops
+
+    return training_flops(student_params, tokens) + 2 * teacher_params * tokens
+
+
 @dataclass
 class DistillRuns:
     distilled: object  # History of the student trained on the teacher
@@ -97,11 +104,7 @@ class DistillRuns:
     tokens: int  # training tokens, the same for both
 
     def flops(self, which: str) -> float:
-        """Training compute: 6·N·D for the student; the distilled run adds the teacher's forward passes, 2·N·D."""
-        from course_utils.measure import training_flops
-
-        student = training_flops(self.student_params, self.tokens)
-        return student + (2 * self.teacher_params * self.tokens if which == "distilled" else 0)
+        return run_flops(self.student_params, self.tokens, self.teacher_params if which == "distilled" else 0)
 
 
 def distill_vs_data(teacher, student_name: str, train_stream, val_stream, cfg, *, temperature: float = 2.0,
@@ -119,6 +122,18 @@ def distill_vs_data(teacher, student_name: str, train_stream, val_stream, cfg, *
     n_s = sum(p.numel() for p in students["control"].parameters())
     n_t = sum(p.numel() for p in teacher.parameters())
     return DistillRuns(hist["distilled"], hist["control"], n_s, n_t, hist["control"].tokens), students
+
+
+def bits_per_char_on(models: dict, tokenizer, docs) -> dict[str, float]:
+    """Bits/char of each model ({name: model}) on ``docs``, and under ``"floor"`` the generator's own entropy on the
+    same documents: the numbers a student, its control and the teacher are compared by."""
+    from course_utils.corpus import floor_of
+    from course_utils.zoo.evaluate import bits_per_char
+
+    if not docs:
+        raise BadInputError("no documents to measure on: pass e.g. make_splits({'test': 100})['test'].")
+    return {**{name: bits_per_char(m, tokenizer, docs) for name, m in models.items()},
+            "floor": floor_of(docs).bits_per_char}
 
 
 def gap_closed(control_bpc: float, distilled_bpc: float, teacher_bpc: float) -> float:

@@ -14,18 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from dataclasses import fields
 from pathlib import Path
 
-import torch
-
-from course_utils import MODELS_DIR, __version__
+from course_utils import MODELS_DIR
 from course_utils.errors import CourseError
 from course_utils.finetune import (DATA_SIZES, METHODS, Contender, EvalSet, FinetuneConfig, few_shot_for,
                                    measure_contender, run_contender)
-from course_utils.results_file import read_results
+from course_utils.results_file import read_results, run_metadata
 
 RESULTS_DIR = MODELS_DIR / "finetune"
 FORMAT = 1
@@ -95,10 +92,7 @@ def run_grid(models=GRID_MODELS, methods=("full", "lora"), sizes=DATA_SIZES, *, 
               f"{row.general_bpc:.4f}, {row.wall_s:.0f} s", flush=True)
     results = {
         "format": FORMAT,
-        "command": "python -m course_utils finetune",
-        "course_version": __version__,
-        "created": time.strftime("%Y-%m-%d"),
-        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
+        **run_metadata("python -m course_utils finetune"),
         "minutes": round((time.time() - start) / 60, 1),
         "floors": {"domain_bits_per_char": data.domain_floor, "general_bits_per_char": data.general_floor,
                    "bayes_accuracy": data.bayes_accuracy},
@@ -271,3 +265,22 @@ def results_markdown(results: dict) -> str:
                 f"{f['general_bits_per_char']:.4f}; Bayes accuracy {f['bayes_accuracy']:.3f} "
                 f"({results['eval']['domain_test_docs']} test chats, {results['eval']['general_docs']} general documents).")
     return "\n".join(rows)
+
+
+def with_shipped_adapter(lm, results: dict | None = None):
+    """A copy of ``lm`` (a loaded course model) with the grid's shipped LoRA adapter for it: fine-tuned on the
+    bank chats, the largest data size. The shipped model itself is left as it was."""
+    import copy
+    import dataclasses
+
+    from course_utils.lora import load_adapter
+
+    results = results or load_results()
+    if results is None:
+        raise ResultsFileError("the fine-tuning results are missing: run `python -m course_utils finetune`.")
+    found = [a for name, a in results.get("adapters", {}).items() if name.startswith(f"{lm.info.name}, LoRA")]
+    if not found:
+        raise ResultsFileError(f"no shipped adapter for {lm.info.name}; the grid saved adapters for "
+                               f"{', '.join(results.get('adapters', {})) or 'no model'}.")
+    model = load_adapter(copy.deepcopy(lm.model), RESULTS_DIR / found[0]["path"])
+    return dataclasses.replace(lm, model=model)

@@ -25,3 +25,18 @@ def read_results(path: Path, *, what: str, command: str, fmt: int, key: str) -> 
               f"Rebuild it with `{command}`.")
         return None
     return results
+
+
+def run_metadata(command: str) -> dict:
+    """What every shipped results file says about its run: the command, the course version, the date and the
+    machine (cores, platform, torch)."""
+    import os
+    import platform
+    import time
+
+    import torch
+
+    from course_utils import __version__
+
+    return {"command": command, "course_version": __version__, "created": time.strftime("%Y-%m-%d"),
+            "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__}}

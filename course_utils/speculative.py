@@ -139,9 +139,22 @@ def greedy_reference(model, input_ids: torch.Tensor, max_new_tokens: int) -> lis
 @torch.no_grad()
 def assisted_greedy(target, draft, input_ids: torch.Tensor, max_new_tokens: int) -> list[int]:
     """transformers' assisted generation (``assistant_model=draft``), greedy: the maintained implementation."""
-    out = target.generate(input_ids.to(target.device), assistant_model=draft, max_new_tokens=max_new_tokens,
-                          do_sample=False, pad_token_id=target.config.eos_token_id)
+    from course_utils._quiet_logs import quiet_assistant_note
+
+    with quiet_assistant_note():
+        out = target.generate(input_ids.to(target.device), assistant_model=draft, max_new_tokens=max_new_tokens,
+                              do_sample=False, pad_token_id=target.config.eos_token_id)
     return out[0, input_ids.shape[1]:].tolist()
+
+
+def show_steps(result: SpeculativeResult, tokenizer) -> str:
+    """The new text step by step: each step's kept draft tokens, then the target's own token in ⟨ ⟩."""
+    parts, i = [], 0
+    for n in result.accepted:
+        kept, own = result.tokens[i:i + n], result.tokens[i + n:i + n + 1]
+        parts.append(tokenizer.decode(kept) + (f"⟨{tokenizer.decode(own)}⟩" if own else ""))
+        i += n + 1
+    return "".join(parts).replace("\n", "⏎")
 
 
 def predicted_speedup(tokens_per_target_forward: float, k: int, cost_ratio: float) -> float:
@@ -187,6 +200,28 @@ def speedup_sweep(target, draft, prompts: list[torch.Tensor], ks=(1, 2, 4, 8), m
                      "tokens per target forward": sum(len(r.tokens) for r in last) / sum(r.target_forwards for r in last),
                      "seconds": elapsed, "target alone (s)": baseline, "speedup": baseline / elapsed})
     return rows
+
+
+def plot_sweep(sweeps: dict[str, list[dict]]):
+    """Acceptance, tokens per target pass and speedup against k, one line per domain (``speedup_sweep``'s rows)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for name, rows in sweeps.items():
+        ks = [r["k"] for r in rows]
+        for ax, key in zip(axes, ("acceptance", "tokens per target forward", "speedup")):
+            ax.plot(ks, [r[key] for r in rows], "o-", label=name)
+    ks = sorted({r["k"] for rows in sweeps.values() for r in rows})
+    axes[1].plot(ks, [k + 1 for k in ks], "k:", label="every guess kept (k + 1)")
+    axes[2].axhline(1.0, color="k", ls=":", label="the target alone")
+    for ax, title in zip(axes, ("share of draft tokens kept", "tokens per target forward pass",
+                                "wall-clock speedup")):
+        ax.set(xlabel="k (tokens drafted per step)", title=title, xticks=ks)
+    axes[0].set_ylim(0, 1.05)
+    axes[2].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def _bar(items):

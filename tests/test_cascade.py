@@ -41,3 +41,31 @@ def test_bad_data_and_costs_are_refused():
         CascadeData([1.5], [True], [True])
     with pytest.raises(BadInputError, match="large_cost"):
         cascade_curve(DATA, 1.0, 0)
+
+
+def test_scored_models_make_cascade_data_on_the_same_tickets():
+    from course_utils.cascade import pair_data, score_labels
+    from course_utils.corpus import helpdesk_task
+    from course_utils.loading import load_model
+
+    docs = helpdesk_task({"test": 12})["test"]
+    tiny, small = (score_labels(load_model(n), docs) for n in ("course-tiny", "course-slm"))
+    assert len(tiny.confidence) == 12 and all(0 < c <= 1 for c in tiny.confidence)
+    assert tiny.seconds_per_example > 0
+    data = pair_data(tiny, small)
+    assert data.small_correct == tiny.correct and data.large_correct == small.correct
+    with pytest.raises(BadInputError, match="different examples"):
+        pair_data(tiny, score_labels(load_model("course-slm"), docs[:5]))
+
+
+def test_tune_then_test_picks_on_validation_and_reports_the_test():
+    from course_utils.cascade import tune_then_test
+
+    test = CascadeData([0.95, 0.3, 0.92], [False, False, True], [True, True, True])
+    r = tune_then_test(DATA, test, 1.0, 10.0)
+    assert r.pick.threshold == pytest.approx(0.9)  # chosen on DATA, as in the test above
+    assert r.on_test == at_threshold(test, 0.9, 1.0, 10.0)  # then only measured on the test data
+    assert r.cost_ratio() == pytest.approx(r.on_test.cost / 10.0)
+    sure_and_wrong = CascadeData([1.0, 1.0], [False, False], [True, True])
+    with pytest.raises(BadInputError, match="no threshold"):
+        tune_then_test(sure_and_wrong, sure_and_wrong, 1.0, 10.0)

@@ -153,3 +153,23 @@ def test_a_model_too_big_to_train_here_is_refused_naming_one_that_fits(tiny, dat
         from course_utils.finetune import run_contender
 
         run_contender(tiny, data, FinetuneConfig(n_docs=50, steps=1), progress=False, available_bytes=10**6)
+
+
+def test_the_shipped_adapter_loads_into_a_copy_and_the_shipped_model_stays_as_it_was():
+    from unittest import mock
+
+    from course_utils.lora import lora_layers
+
+    small = load_model("course-slm")
+    before = {k: v.clone() for k, v in small.model.state_dict().items()}
+    tuned = grid.with_shipped_adapter(small)
+    assert tuned.model is not small.model and lora_layers(tuned.model) and not lora_layers(small.model)
+    assert all(torch.equal(v, small.model.state_dict()[k]) for k, v in before.items())
+    ids = torch.tensor([[1, 42, 382, 81]])
+    with torch.no_grad():
+        assert not torch.allclose(tuned.model(ids).logits, small.model(ids).logits)  # the adapter changes the model
+    with pytest.raises(grid.ResultsFileError, match="no shipped adapter"):
+        grid.with_shipped_adapter(load_model("course-medium"))
+    with mock.patch.object(grid, "load_results", return_value=None):  # no results file: say how to make one
+        with pytest.raises(grid.ResultsFileError, match="python -m course_utils finetune"):
+            grid.with_shipped_adapter(small)

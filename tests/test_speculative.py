@@ -93,3 +93,34 @@ def test_predicted_speedup_follows_the_pass_accounting():
     for bad in ({"tokens_per_target_forward": 6.0}, {"k": 0}, {"cost_ratio": 0}):
         with pytest.raises(BadInputError):
             sp.predicted_speedup(**{"tokens_per_target_forward": 3.0, "k": 4, "cost_ratio": 0.2, **bad})
+
+
+def test_show_steps_marks_the_targets_own_token_of_each_step(pair):
+    draft, target = pair
+    ids = _prompts(target.tokenizer, 1)[0]
+    r = sp.speculative_greedy(target.model, draft.model, ids, 20, k=3)
+    shown = sp.show_steps(r, target.tokenizer)
+    ends = [sum(n + 1 for n in r.accepted[:i + 1]) for i in range(len(r.accepted))]
+    # one target token per verification step, except where the last step ran past max_new_tokens
+    assert shown.count("⟨") == sum(e <= len(r.tokens) for e in ends) >= len(r.accepted) - 1
+    assert shown.replace("⟨", "").replace("⟩", "") == target.tokenizer.decode(r.tokens).replace("\n", "⏎")
+
+
+def test_plot_sweep_draws_each_domain_against_k():
+    rows = [{"k": 1, "acceptance": 0.8, "tokens per target forward": 1.8, "speedup": 1.2},
+            {"k": 4, "acceptance": 0.6, "tokens per target forward": 3.4, "speedup": 1.4}]
+    fig = sp.plot_sweep({"weather": rows, "story": rows})
+    assert len(fig.axes) == 3 and all(len(ax.lines) >= 2 for ax in fig.axes)
+    assert list(fig.axes[2].lines[0].get_ydata()) == [1.2, 1.4]
+
+
+def test_assisted_generation_prints_no_deprecation_notice_of_its_own(pair, caplog):
+    import logging
+
+    draft, target = pair
+    ids = _prompts(target.tokenizer, 1)[0]
+    with caplog.at_level(logging.WARNING, logger="transformers"):
+        sp.assisted_greedy(target.model, draft.model, ids, 8)
+    assert not [r for r in caplog.records if "generation_config" in r.getMessage()]
+    # the filter is gone afterwards: a learner's own mistake still shows
+    assert not logging.getLogger("transformers.generation.utils").filters

@@ -20,17 +20,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 
-from course_utils import cascade, distillation, eval_hygiene, speculative  # noqa: E402
-from course_utils.corpus import floor_of, generate, helpdesk_task, make_splits  # noqa: E402
+from course_utils import cascade, distillation, speculative  # noqa: E402
+from course_utils.corpus import generate, helpdesk_task, make_splits  # noqa: E402
 from course_utils.loading import load_model  # noqa: E402
 from course_utils.training import TrainConfig, encode_texts  # noqa: E402
-from course_utils.zoo.evaluate import bits_per_char  # noqa: E402
 
 
 def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> dict[str, list[dict]]:
@@ -72,21 +70,14 @@ def bench_real_sizes(threads: int, new_tokens: int, measured: list[dict] | None)
     torch.set_num_threads(1)
 
 
-def _scored(lm, docs):
-    start = time.perf_counter()
-    probs = eval_hygiene.label_probabilities(lm.model, lm.tokenizer, docs)
-    return probs, (time.perf_counter() - start) / len(docs)
-
-
 def bench_cascade(small, large) -> None:
     print(f"  {small.info.name} first, {large.info.name} when unsure:")
     split = helpdesk_task({"val": 300, "test": 300})
     data, cost = {}, {}
     for name in ("val", "test"):
-        (ps, cs), (pl, cl) = _scored(small, split[name]), _scored(large, split[name])
-        cost[name] = (cs, cl)
-        data[name] = cascade.CascadeData([max(p.values()) for p in ps], eval_hygiene.correctness(ps, split[name]),
-                                         eval_hygiene.correctness(pl, split[name]))
+        first, second = cascade.score_labels(small, split[name]), cascade.score_labels(large, split[name])
+        data[name], cost[name] = cascade.pair_data(first, second), (first.seconds_per_example,
+                                                                    second.seconds_per_example)
     cs, cl = cost["val"]
     pick = cascade.cheapest_matching(cascade.cascade_curve(data["val"], cs, cl), data["val"].large_accuracy)
     print(f"  time per ticket: {small.info.name} {cs * 1000:.1f} ms, {large.info.name} {cl * 1000:.1f} ms")
@@ -111,8 +102,8 @@ def bench_distillation(large, steps: int, matched: bool = True) -> None:
     runs, students = distillation.distill_vs_data(large.model, "course-small", train_s, val_s, cfg,
                                                   temperature=1.0, alpha=0.5)
     test = splits["test"]
-    bpc = {k: bits_per_char(m, tok, test) for k, m in students.items()}
-    teacher, floor = bits_per_char(large.model, tok, test), floor_of(test).bits_per_char
+    bpc = distillation.bits_per_char_on({**students, "teacher": large.model}, tok, test)
+    teacher, floor = bpc["teacher"], bpc["floor"]
     closed = distillation.gap_closed(bpc["control"], bpc["distilled"], teacher)
     print(f"  {steps} steps × {cfg.batch_size} × {cfg.block_size} tokens ({runs.tokens:,}); wall: distilled "
           f"{runs.distilled.wall_s:.0f} s, control {runs.control.wall_s:.0f} s")
@@ -128,7 +119,7 @@ def bench_distillation(large, steps: int, matched: bool = True) -> None:
         student = distillation.fresh_student("course-small")
         hist = train(student, train_s, val_s, TrainConfig(**{**cfg.__dict__, "steps": more, "eval_every": more}),
                      progress=False)
-        matched_bpc = bits_per_char(student, tok, test)
+        matched_bpc = distillation.bits_per_char_on({"matched": student}, tok, test)["matched"]
         print(f"  the data alone with the same FLOPs ({more} steps, {hist.wall_s:.0f} s): {matched_bpc:.4f} bits/char "
               f"against {bpc['distilled']:.4f} distilled")
 
