@@ -21,12 +21,13 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
   machine for an endpoint; a local model opens no connection);
 - lesson 12: ``evidence`` (each lesson's key measurements with their provenance, own or the shipped reference;
-  lessons 05-11 record theirs), ``scorecard`` (the claims, judged by explicit rules over the evidence),
+  lessons 05-11 and 13 record theirs), ``scorecard`` (the claims, judged by explicit rules over the evidence),
   ``decision_guide`` (needs -> a size class, models, cost, what to try and measure, conflicts named),
   ``course_summary`` (one page of the learner's numbers, exported as standalone HTML);
-- lesson 13 (in preparation): ``speculative`` (greedy speculative decoding from scratch, against transformers'
-  assisted generation), ``cascade`` (the small model answers when it is sure), ``distillation`` (a student
-  trained on the teacher's distributions, through the one training loop);
+- lesson 13: ``speculative`` (greedy speculative decoding from scratch, against transformers' assisted
+  generation), ``cascade`` (the small model answers when it is sure), ``distillation`` (a student trained on the
+  teacher's distributions, through the one training loop), ``distillation_results`` (the full run, shipped),
+  ``retrieval`` (BM25 over a mailbox, and which model can read what it finds);
 - widgets: ``widgets`` (QuickGenerate, …), ``widgets.sampling_explorer``, ``widgets.tokenizer_explorer``,
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``,
   ``widgets.decision_guide``;
@@ -50,24 +51,24 @@ MODELS_DIR = Path(os.environ.get("COURSE_MODELS_DIR") or REPO_ROOT / "models")
 
 # module -> the lessons whose notebook or solution imports it (tests/test_project.py keeps this true)
 LESSON_MODULES: dict[str, tuple[int, ...]] = {
-    "env": (5, 6, 7, 8, 9, 10, 11),
+    "env": (5, 6, 7, 8, 9, 10, 11, 13),
     "doctor": (0,),
-    "catalog": (1, 2, 3, 4, 5, 8, 9, 11),
+    "catalog": (1, 2, 3, 4, 5, 8, 9, 11, 13),
     "sizing": (5,),
     "tiers": (0, 6, 10),
-    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11),
-    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12),
+    "loading": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13),
+    "errors": (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13),
     "course_map": (0,),
-    "corpus": (1, 2, 4, 7, 8, 9, 10, 11),
+    "corpus": (1, 2, 4, 7, 8, 9, 10, 11, 13),
     "world_facts": (7,),
     "ngram": (1,),
     "bigram": (1,),
     "sampling": (1, 2),
-    "bpe": (2,),
+    "bpe": (2, 13),
     "nn": (3, 4),
-    "training": (1, 2, 4),
-    "measure": (1, 2, 5, 9),
-    "tables": (5, 7, 8, 9, 10, 11, 12),
+    "training": (1, 2, 4, 13),
+    "measure": (1, 2, 5, 9, 13),
+    "tables": (5, 7, 8, 9, 10, 11, 12, 13),
     "scaling": (5, 12),
     "generation": (0, 6, 11),
     "arena": (6,),
@@ -76,11 +77,11 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "lens": (7,),
     "lora": (8,),
     "finetune": (8,),
-    "finetune_results": (8,),
+    "finetune_results": (8, 13),
     "training_memory": (8,),
     "quantize": (9,),
     "quantize_libraries": (9,),
-    "serving": (9,),
+    "serving": (9, 13),
     "hardware": (9,),  # also the zoo's and the training loop's yardstick
     "efficiency": (9,),
     "cost": (9,),  # also the arena's cost assumptions
@@ -89,13 +90,15 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "eval_hygiene": (10,),
     "intervals": (),  # behind bias, eval_hygiene and injection's rates
     "results_file": (),  # behind finetune_results and memorisation
-    "evidence": (5, 6, 7, 8, 9, 10, 11, 12),  # lesson 12's evidence store: lessons 05-11 record into it
+    "evidence": (5, 6, 7, 8, 9, 10, 11, 12, 13),  # lesson 12's evidence store: lessons 05-11 and 13 record into it
     "scorecard": (12,),
     "decision_guide": (12,),
     "course_summary": (12,),
-    "speculative": (),  # lesson 13, in preparation
-    "cascade": (),  # lesson 13, in preparation
-    "distillation": (),  # lesson 13, in preparation
+    "speculative": (13,),
+    "cascade": (13,),
+    "distillation": (13,),
+    "distillation_results": (13,),
+    "retrieval": (13,),
     "memorisation": (11,),
     "unsafe_loading": (11,),
     "injection": (11,),

@@ -53,6 +53,8 @@ LESSONS = [
            "memorisation, safe loading, local vs cloud data flow, prompt injection"),
     Lesson(12, "choosing_a_model", "Choosing a model", 30, "any (offline)",
            "how to decide, with a scorecard of common claims and the evidence"),
+    Lesson(13, "small_and_large_together", "Small and large together", 45, "any (offline); the hub adds real pairs",
+           "speculative decoding, a cascade, distillation and retrieval, each against its baseline"),
 ]
 
 

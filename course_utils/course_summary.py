@@ -17,7 +17,7 @@ from pathlib import Path
 from course_utils.errors import BadInputError
 
 LESSON_FOCUS = {5: "Scale", 6: "The arena", 7: "Inside the models", 8: "Fine-tuning", 9: "Efficiency and cost",
-                10: "Bias and evaluation", 11: "Privacy and security"}
+                10: "Bias and evaluation", 11: "Privacy and security", 13: "Small and large together"}
 
 
 def _fmt(value) -> str:

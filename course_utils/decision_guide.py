@@ -48,6 +48,7 @@ class Needs:
     tokens_per_month: float = 10e6
     data_may_leave: bool = True
     hardware: str = "laptop (16 GB RAM)"
+    answers_in_documents: bool = False  # the answers are in documents (manuals, records, mail), not general knowledge
 
     def __post_init__(self):
         if self.breadth not in BREADTHS:
@@ -64,7 +65,7 @@ class Needs:
 @dataclass(frozen=True)
 class Finding:
     rule: str
-    kind: str  # "size", "models", "try", "measure", "cost", "conflict", "note"
+    kind: str  # "size", "models", "try", "both", "measure", "cost", "conflict", "note"
     text: str
     cites: tuple[str, ...] = ()  # scorecard claim ids
 
@@ -99,7 +100,8 @@ class Recommendation:
         if self.monthly_usd:
             lines.append("Monthly cost (example prices): " + ", ".join(f"{k} ≈ ${v:,.0f}" for k, v in self.monthly_usd.items()))
         for title, kind in (("CONFLICTS", "conflict"), ("Why", "size"), ("Models", "models"), ("Cost", "cost"),
-                            ("Try first", "try"), ("Measure before deciding", "measure"), ("Notes", "note")):
+                            ("Try first", "try"), ("Use both", "both"), ("Measure before deciding", "measure"),
+                            ("Notes", "note")):
             items = self.of(kind)
             if items:
                 lines.append(f"{title}:")
@@ -355,9 +357,71 @@ def rule_what_to_measure(need: Needs, rec: Recommendation, ev) -> None:
                 "bias")
 
 
+def rule_use_both(need: Needs, rec: Recommendation, ev) -> None:
+    """Small and large together (lesson 13): a draft model when someone waits on a larger one, a cascade for a narrow
+    task at volume, distillation when a small model must learn from little data, and retrieval when the answers are
+    in documents. Each finding quotes lesson 13's figures; without them it says to run the lesson."""
+    if need.min_tokens_per_s > 0 and rec.size_class != "small" and rec.deployment == "local":
+        sweep, ratios = _measured(ev, 13, "speculative_sweep"), _measured(ev, 13, "draft_cost_ratio") or {}
+        if sweep:
+            from course_utils.speculative import predicted_speedup
+
+            best = max((r for rows in sweep.values() for r in rows), key=lambda r: r["speedup"])
+            bound = next((c for pair, c in ratios.items() if "bandwidth bound" in pair), None)
+            real = (f"; with a draft {1 / bound:.0f}× smaller than its target the same tokens per pass predict "
+                    f"{predicted_speedup(best['tokens_per_pass'], best['k'], bound):.1f}×" if bound else "")
+            rec.add("use both", "both", f"Speculative decoding: a small model of the same family (same tokenizer) "
+                    f"drafts, the large one verifies; the text is unchanged. Lesson 13 measured up to "
+                    f"{best['speedup']:.2f}× on the course pair ({best['tokens_per_pass']:.1f} tokens per large "
+                    f"pass at k = {best['k']}){real}.", "hardware")
+        else:
+            rec.add("use both", "both", "Speculative decoding could make the large model faster at no cost in "
+                    "quality: run lesson 13 to measure it.", "hardware")
+    if need.breadth == "one narrow task" and need.tokens_per_month >= 1e8:
+        runs = _measured(ev, 13, "cascade") or {}
+        if runs:
+            best = min(runs, key=lambda k: runs[k]["cost_vs_large"])
+            r = runs[best]
+            rec.add("use both", "both", f"A cascade: the smaller model answers when it is sure, the larger one "
+                    f"otherwise. In lesson 13 ({best}) it reached {r['test_accuracy']:.3f} against "
+                    f"{r['large_test_accuracy']:.3f} for the large model alone, at {r['cost_vs_large']:.2f}× its "
+                    f"cost, deferring {r['deferred']:.0%}; it pays only if the first model keeps most examples.",
+                    "cost")
+        else:
+            rec.add("use both", "both", "A cascade (small first, large when unsure) may cut the cost at this "
+                    "volume: run lesson 13 to measure one.", "cost")
+    if rec.size_class == "small" and need.domain_examples < 1000:
+        d, full = _measured(ev, 13, "distillation"), _measured(ev, 13, "distillation_full")
+        text = "Distillation: with few examples of your own, a larger model's outputs can teach the small one. "
+        if d:
+            text += (f"In lesson 13 it closed {d['gap_closed']:.0%} of the gap to the teacher at {d['flops_ratio']:.2f}× "
+                     "the training FLOPs")
+            if full:
+                paid = full["best_bpc"] < full["matched_control_bpc"]
+                text += (f"; in its full run the best student ({full['best_bpc']:.4f} bits/char) "
+                         f"{'beat' if paid else 'lost to'} the data alone given the same FLOPs "
+                         f"({full['matched_control_bpc']:.4f})")
+            text += ": compare against the data alone at the same FLOPs before paying for it."
+        else:
+            text += "Run lesson 13 to see what it buys per training FLOP."
+        rec.add("use both", "both", text, "customise")
+    if need.answers_in_documents:
+        r = _measured(ev, 13, "retrieval")
+        text = "Retrieval: search the documents and put the best matches in the prompt, instead of hoping a model " \
+               "remembers them (it cannot know documents it never saw). "
+        if r:
+            read = ", ".join(f"{m} {v:.0%}" for m, v in r["oracle_accuracy"].items())
+            text += (f"In lesson 13 BM25 ranked the right message first for {r['recall_at_1']:.0%} of the questions and "
+                     f"{r['messages_that_fit']:.0f} messages fit the context; given the right message, the models "
+                     f"answered {read}: check that your model copies from its prompt before relying on retrieval.")
+        else:
+            text += "Run lesson 13 to measure the retriever and the reader."
+        rec.add("use both", "both", text, "domain")
+
+
 RULES = [rule_breadth_sets_size, rule_data_lets_small_specialise, rule_hardware_bounds_size,
          rule_privacy_means_local, rule_speed_needs_bandwidth, rule_finetune_fits_memory, rule_volume_sets_cost,
-         rule_what_to_measure]
+         rule_use_both, rule_what_to_measure]
 
 
 def recommend(need: Needs, ev=None, rules=None) -> Recommendation:

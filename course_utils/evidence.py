@@ -214,7 +214,7 @@ def lookup(lesson: int, key: str, *, folder: Path | None = None, reference: Path
 
 # ----------------------------------------------------------------------------- the shipped reference
 
-REFERENCE_LESSONS = (5, 6, 7, 8, 9, 10, 11)
+REFERENCE_LESSONS = (5, 6, 7, 8, 9, 10, 11, 13)
 
 
 def build_reference(lessons=REFERENCE_LESSONS, out: Path | None = None, timeout_s: int = 900) -> list[Path]:
@@ -265,7 +265,7 @@ def main(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="python -m course_utils evidence")
     sub = p.add_subparsers(dest="action", required=True)
-    r = sub.add_parser("reference", help="run lessons 05-11 offline and write models/evidence/")
+    r = sub.add_parser("reference", help="run lessons 05-11 and 13 offline and write models/evidence/")
     r.add_argument("lessons", nargs="*", type=int, default=list(REFERENCE_LESSONS))
     sub.add_parser("show", help="list each lesson's evidence: yours, the reference, or none")
     args = p.parse_args(argv)

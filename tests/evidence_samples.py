@@ -1,4 +1,4 @@
-"""A complete, made-up set of lesson 05-11 evidence, shaped like the shipped reference, for tests that need to set
+"""A complete, made-up set of lesson 05-11 and 13 evidence, shaped like the shipped reference, for tests that need to set
 one figure and watch a verdict or a recommendation change."""
 
 from __future__ import annotations
@@ -45,6 +45,20 @@ SAMPLE = {
          "grid_exposure_16": {f"{m}, {k}": v for m, vals in ((S, (17.4, 3.0, 5.9)), (L, (15.6, 3.9, 6.2)))
                               for k, v in zip(("as is", "deduplicated", "fewer epochs"), vals)},
          "injection_follows": {S: 0.16, L: 0.52}, "injection_follows_delimited": {S: 0.17, L: 0.09}},
+    13: {"speculative_sweep": {"weather": [{"k": 1, "acceptance": 0.8, "tokens_per_pass": 1.8, "speedup": 1.2},
+                                           {"k": 4, "acceptance": 0.7, "tokens_per_pass": 3.6, "speedup": 1.5}]},
+         "draft_cost_ratio": {"course-small for course-large": 0.5,
+                              "SmolLM2-135M for SmolLM2-1.7B (bandwidth bound)": 0.08},
+         "cascade": {"course-medium → course-large, helpdesk": {
+             "first": "course-medium", "threshold": 0.37, "test_accuracy": 0.69, "large_test_accuracy": 0.655,
+             "deferred": 0.12, "cost_vs_large": 0.83}},
+         "distillation": {"steps": 120, "distilled_bpc": 0.74, "control_bpc": 0.81, "teacher_bpc": 0.24,
+                          "floor_bpc": 0.16, "gap_closed": 0.13, "flops_ratio": 3.35},
+         "distillation_full": {"best_run": "distilled, T = 2, alpha = 1", "best_bpc": 0.2624, "control_bpc": 0.281,
+                               "matched_control_bpc": 0.2723, "matched_flops_ratio": 3.35, "teacher_bpc": 0.24},
+         "retrieval": {"recall_at_1": 0.925, "messages_that_fit": 3.0,
+                       "accuracy": {"no retrieval": {S: 0.0, L: 0.0}, "the right message (oracle)": {S: 0.0, L: 0.0}},
+                       "oracle_accuracy": {S: 0.0, L: 0.0}}},
 }
 
 

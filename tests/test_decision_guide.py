@@ -141,6 +141,9 @@ def test_widget_recommends_again_after_each_change(ev):
     g.breadth.value = "one narrow task"
     g.data.value = "thousands (2,000)"
     assert g.needs().domain_examples == 2000 and "Fine-tune" in g.answer.value
+    assert "Retrieval" not in g.answer.value
+    g.documents.value = True  # the answers are in documents: the guide adds retrieval, quoting lesson 13
+    assert g.needs().answers_in_documents and "Use both" in g.answer.value and "Retrieval" in g.answer.value
 
 
 def test_widget_starts_from_given_needs_and_escapes_its_text(ev):
@@ -163,3 +166,35 @@ def test_a_fine_tune_that_does_not_fit_turns_to_lora_or_elsewhere(ev):
     big_box = _rec(ev, breadth="one narrow task", domain_examples=2000, hardware="H100 (80 GB GPU)",
                    data_may_leave=False)
     assert not [f for f in big_box.findings if f.rule == "fine-tune memory"]  # all weights fit: nothing to add
+
+
+def test_use_both_quotes_lesson_13_where_it_applies(ev):
+    chat = _rec(ev, breadth="a few related tasks", min_tokens_per_s=5, hardware="H100 (80 GB GPU)", data_may_leave=False)
+    both = [f.text for f in chat.of("both")]
+    assert any("Speculative decoding" in t and "1.50×" in t and "3.6 tokens" in t for t in both), chat.text()
+    # the bandwidth-bound draft (c = 0.08) at the best row's 3.6 tokens per pass, k = 4: 3.6 / (4 · 0.08 + 1)
+    assert any(f"{3.6 / (4 * 0.08 + 1):.1f}×" in t for t in both)
+    assert "Use both" in chat.text()
+
+    batch = _rec(ev, breadth="one narrow task", domain_examples=2000, min_tokens_per_s=0, tokens_per_month=5e8)
+    texts = [f.text for f in batch.of("both")]
+    assert any("cascade" in t and "0.83×" in t and "course-medium" in t for t in texts), batch.text()
+    assert not any("Speculative" in t for t in texts)  # no one waits: nothing to speed up
+
+    docs = _rec(ev, breadth="one narrow task", domain_examples=30, answers_in_documents=True)
+    texts = [f.text for f in docs.of("both")]
+    assert any("Retrieval" in t and "92%" in t and "copies" in t for t in texts), docs.text()
+    assert any("Distillation" in t and "13%" in t and "beat the data alone" in t and "0.2723" in t for t in texts)
+    assert all(set(f.cites) <= set(CLAIM_IDS) for f in docs.of("both"))
+
+    plain = _rec(ev, breadth="one narrow task", domain_examples=2000)
+    assert not plain.of("both")  # small, fine-tuned, at low volume: nothing to combine
+
+
+def test_use_both_without_lesson_13_says_to_run_it(tmp_path):
+    write_sample(tmp_path / "own", lessons=range(5, 12))
+    ev = Evidence(folder=tmp_path / "own", reference=tmp_path / "none")
+    rec = recommend(Needs(breadth="one narrow task", domain_examples=30, answers_in_documents=True,
+                          tokens_per_month=5e8), ev)
+    texts = [f.text for f in rec.of("both")]
+    assert texts and all("run lesson 13" in t.lower() for t in texts), rec.text()

@@ -63,6 +63,9 @@ def test_each_lesson_notebook_records_what_the_scorecard_reads():
     from course_utils.decision_guide import Needs, recommend
 
     recommend(Needs(domain_examples=2000), ev)
+    for need in (Needs(breadth="a few related tasks", hardware="H100 (80 GB GPU)", data_may_leave=False),
+                 Needs(domain_examples=30, tokens_per_month=5e8, answers_in_documents=True)):  # lesson 13's "use both"
+        recommend(need, ev)
     assert {lesson for lesson, _ in ev.read} == set(evidence.REFERENCE_LESSONS)
     for lesson in evidence.REFERENCE_LESSONS:
         path = next((REPO_ROOT / "notebooks").glob(f"{lesson:02d}_*.ipynb"))

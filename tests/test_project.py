@@ -27,7 +27,7 @@ def test_readme_has_exactly_two_one_line_setup_commands_and_ci_runs_the_test_one
 
 def test_readme_course_map_is_the_one_in_course_utils():
     assert course_map_markdown() in README
-    assert len(LESSONS) == 13 and [l.number for l in LESSONS] == list(range(13))
+    assert len(LESSONS) == 14 and [l.number for l in LESSONS] == list(range(14))
 
 
 def test_readme_tier_table_matches_what_pick_pair_computes():

@@ -22,12 +22,13 @@ SPEED_OPTIONS = {"no one waits (batch jobs)": 0.0, "reading speed (5 tokens/s)":
                  "instant (60 tokens/s)": 60.0}
 PRIVACY_OPTIONS = ("may leave the machine", "must stay on the machine")
 _KIND_TITLES = (("conflict", "Conflicts: these inputs cannot all be met"), ("size", "Why this size"),
-                ("models", "Models"), ("cost", "Cost"), ("try", "Try first"), ("measure", "Measure before deciding"),
+                ("models", "Models"), ("cost", "Cost"), ("try", "Try first"), ("both", "Use both: small and large together"),
+                ("measure", "Measure before deciding"),
                 ("note", "Notes"))
 
 
 class DecisionGuide:
-    """Dropdowns for breadth, domain data, speed, privacy and hardware, a volume box; ``recommendation`` and the
+    """Dropdowns for breadth, domain data, speed, privacy and hardware, a volume box, a documents checkbox; ``recommendation`` and the
     HTML answer update after each change. ``ev``: a ``scorecard.Evidence`` (default: own, else reference)."""
 
     def __init__(self, ev=None, *, needs: Needs | None = None):
@@ -48,23 +49,26 @@ class DecisionGuide:
         self.privacy = W.Dropdown(options=list(PRIVACY_OPTIONS), description="data",
                                   value=PRIVACY_OPTIONS[0 if n.data_may_leave else 1], style=_STYLE)
         self.hardware = W.Dropdown(options=list(HARDWARE), value=n.hardware, description="hardware", style=_STYLE)
+        self.documents = W.Checkbox(value=n.answers_in_documents, description="the answers are in documents "
+                                    "(manuals, records, mail)", style=_STYLE, indent=False)
         self.answer = W.HTML()
         self.recommendation = None
         self.error = None
         for control in self.controls:
             control.observe(lambda change: self.update(), names="value")
         self.widget = W.VBox([W.HBox([self.breadth, self.data]), W.HBox([self.speed, self.privacy]),
-                              W.HBox([self.volume, self.hardware]), self.answer])
+                              W.HBox([self.volume, self.hardware]), self.documents, self.answer])
         self.update()
 
     @property
     def controls(self):
-        return (self.breadth, self.data, self.speed, self.volume, self.privacy, self.hardware)
+        return (self.breadth, self.data, self.speed, self.volume, self.privacy, self.hardware, self.documents)
 
     def needs(self) -> Needs:
         return Needs(breadth=self.breadth.value, domain_examples=DATA_OPTIONS[self.data.value],
                      min_tokens_per_s=SPEED_OPTIONS[self.speed.value], tokens_per_month=float(self.volume.value),
-                     data_may_leave=self.privacy.value == PRIVACY_OPTIONS[0], hardware=self.hardware.value)
+                     data_may_leave=self.privacy.value == PRIVACY_OPTIONS[0], hardware=self.hardware.value,
+                     answers_in_documents=bool(self.documents.value))
 
     def update(self) -> None:
         try:
