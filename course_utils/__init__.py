@@ -32,7 +32,8 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   ``widgets.attention_explorer``, ``widgets.loss_plot``, ``widgets.memory_calculator``, ``widgets.arena``, ``widgets.cost_calculator``,
   ``widgets.decision_guide``;
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
-  ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``zoo`` (builds the course models), ``exercises`` and ``hints``
+  ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``launch`` (the repository
+  address, the Colab/Binder badges and Colab bootstrap cell of every notebook), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks).
 """
 
@@ -90,6 +91,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "eval_hygiene": (10,),
     "intervals": (),  # behind bias, eval_hygiene and injection's rates
     "results_file": (),  # behind finetune_results and memorisation
+    "launch": (),  # writes every notebook's badges and Colab bootstrap cell
     "evidence": (5, 6, 7, 8, 9, 10, 11, 12, 13),  # lesson 12's evidence store: lessons 05-11 and 13 record into it
     "scorecard": (12,),
     "decision_guide": (12,),

@@ -6,6 +6,7 @@
     finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
     memorisation      lesson 11's canary-exposure grid, written to models/memorisation/results.json
     distill           lesson 13's distillation runs, written to models/distillation/results.json
+    launch sync|check the Colab bootstrap cell and the Colab/Binder badges in every notebook, from one source
     evidence ACTION   lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists what is recorded
     download NAME     fetch a catalog model from the hub into the local cache (online only)
 """
@@ -50,6 +51,12 @@ def _distill(args: argparse.Namespace) -> int:
     from course_utils import distillation_results
 
     return distillation_results.run_from_args(args)
+
+
+def _launch(args: argparse.Namespace) -> int:
+    from course_utils import launch
+
+    return launch.main(args.launch_args)
 
 
 def _evidence(args: argparse.Namespace) -> int:
@@ -98,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
     add_distill_arguments(p)
     p.set_defaults(func=_distill)
+
+    p = sub.add_parser("launch", help="'sync' the Colab bootstrap cell and badges into every notebook, or 'check'")
+    p.add_argument("launch_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_launch)
 
     p = sub.add_parser("evidence", help="lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists it")
     p.add_argument("evidence_args", nargs=argparse.REMAINDER)

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import REPO_ROOT
+from course_utils import REPO_ROOT, launch
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 HINT_RE = re.compile(r"###\s*HINT\b\s*(\d*)\s*:?\s?(.*)$")
@@ -258,7 +258,10 @@ def build(src: Path | None = None, dst: Path | None = None, check_only: bool = F
             validate(solution, path.name)
         except ValueError as exc:
             raise ValueError(f"{path.name}: {exc}" if path.name not in str(exc) else str(exc)) from None
-        outputs[dst / path.name] = _dump(student_notebook(solution))
+        student = student_notebook(solution)
+        if launch.has_bootstrap(student):  # a lesson's exercises: the badges open the exercises, not the solutions
+            launch.apply(student, f"{dst.name}/{path.name}")
+        outputs[dst / path.name] = _dump(student)
         if solution_blocks(solution):
             outputs[dst / HINTS_DIR / f"{path.stem}.json"] = _dump(hints_document(solution, path.name))
     stale = []
