@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never touch the network: the hub is off for the whole session."""
+"""Shared fixtures. Tests never touch the network: the hub is off for the whole session. (One exception:
+test_colab_stack.py builds .venv-colab once per machine, from the package registry, with Colab's ipywidgets.)"""
 
 import os
 
