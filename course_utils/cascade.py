@@ -148,6 +148,14 @@ def pair_data(first: Scored, second: Scored) -> CascadeData:
     return CascadeData(first.confidence, first.correct, second.correct)
 
 
+def tune_then_test_scores(scores: dict, first: str, second: str) -> TunedCascade:
+    """``tune_then_test`` from ``{"val": {model: Scored}, "test": {model: Scored}}``, each model's cost its measured
+    seconds per example on the validation split."""
+    val, test = (pair_data(scores[s][first], scores[s][second]) for s in ("val", "test"))
+    return tune_then_test(val, test, scores["val"][first].seconds_per_example,
+                          scores["val"][second].seconds_per_example)
+
+
 def plot_cascade(curve: list[CascadePoint], pick: CascadePoint | None = None, ax=None, unit: str = "cost"):
     """Accuracy against cost per example as the threshold moves, with both models alone as the end points."""
     import matplotlib.pyplot as plt

@@ -98,7 +98,7 @@ class BM25Retriever:
     def __init__(self, documents: list[str] | tuple[str, ...]):
         import bm25s
 
-        self.documents = [d for d in documents]
+        self.documents = list(documents)
         if not self.documents:
             raise BadInputError("the document store is empty: retrieval needs documents to search (e.g. "
                                 "mailbox(200).messages).")
@@ -200,3 +200,19 @@ def compare_retrieval(models: dict, box: Mailbox, retriever: BM25Retriever, ks=(
             row[name] = answered(lm, prompts, answers)
         rows.append(row)
     return rows
+
+
+def plot_comparison(rows: list[dict], names, ax=None):
+    """Each model's share of exact answers per setting (``compare_retrieval``'s rows), side by side."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2))
+    width = 0.8 / len(names)
+    for i, m in enumerate(names):
+        ax.bar([j + width * i for j in range(len(rows))], [sum(r[m]) / len(r[m]) for r in rows], width, label=m)
+    ax.set_xticks([j + width * (len(names) - 1) / 2 for j in range(len(rows))], [r["setting"] for r in rows],
+                  fontsize=8)
+    ax.set(ylabel="numbers quoted exactly", ylim=(0, 1), title=f"{len(rows[0][names[0]])} questions about the mailbox")
+    ax.legend()
+    return ax

@@ -171,6 +171,22 @@ def predicted_speedup(tokens_per_target_forward: float, k: int, cost_ratio: floa
     return tokens_per_target_forward / (k * cost_ratio + 1)
 
 
+def from_config_speeds(names, input_ids: torch.Tensor, n_new: int = 16, repeats: int = 2, dtype: str = "bfloat16"
+                       ) -> dict[str, float]:
+    """Decode tokens/s of catalog models built from their configs (random weights: the speed is real), one at a
+    time, each released before the next: at most one of them is in memory. c = target speed ÷ draft speed."""
+    from course_utils.loading import load_model, release
+    from course_utils.serving import decode_speed
+
+    speeds = {}
+    for name in names:
+        lm = load_model(name, from_config=True, dtype=dtype)
+        speeds[name] = decode_speed(lm.model, input_ids, n_new, repeats=repeats).median
+        release(lm)
+        del lm
+    return speeds
+
+
 def _seconds(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):

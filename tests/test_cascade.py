@@ -69,3 +69,16 @@ def test_tune_then_test_picks_on_validation_and_reports_the_test():
     sure_and_wrong = CascadeData([1.0, 1.0], [False, False], [True, True])
     with pytest.raises(BadInputError, match="no threshold"):
         tune_then_test(sure_and_wrong, sure_and_wrong, 1.0, 10.0)
+
+
+def test_tune_then_test_scores_costs_each_model_its_validation_seconds():
+    from course_utils.cascade import Scored, tune_then_test, tune_then_test_scores
+
+    def scored(data_conf, correct, seconds):
+        return Scored(tuple(data_conf), tuple(correct), seconds)
+
+    scores = {"val": {"s": scored(DATA.small_confidence, DATA.small_correct, 1.0),
+                      "l": scored(DATA.small_confidence, DATA.large_correct, 10.0)},
+              "test": {"s": scored(DATA.small_confidence, DATA.small_correct, 9.0),  # test timings are not used
+                       "l": scored(DATA.small_confidence, DATA.large_correct, 99.0)}}
+    assert tune_then_test_scores(scores, "s", "l") == tune_then_test(DATA, DATA, 1.0, 10.0)

@@ -93,3 +93,11 @@ def test_bad_input_gets_a_clear_message(box):
         rt.compare_retrieval({"tiny": load_model("course-tiny")}, rt.Mailbox(box.messages, ()), retriever)
     with pytest.raises(BadInputError, match="ks="):
         rt.compare_retrieval({"tiny": load_model("course-tiny")}, box, retriever, ks=(-1,))
+
+
+def test_plot_comparison_draws_a_bar_per_model_and_setting():
+    rows = [{"setting": "no retrieval", "a": [False, False], "b": [False, True]},
+            {"setting": "top 1", "a": [True, False], "b": [True, True]}]
+    ax = rt.plot_comparison(rows, ["a", "b"])
+    assert [p.get_height() for p in ax.patches] == [0.0, 0.5, 0.5, 1.0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["no retrieval", "top 1"]

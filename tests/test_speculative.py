@@ -124,3 +124,12 @@ def test_assisted_generation_prints_no_deprecation_notice_of_its_own(pair, caplo
     assert not [r for r in caplog.records if "generation_config" in r.getMessage()]
     # the filter is gone afterwards: a learner's own mistake still shows
     assert not logging.getLogger("transformers.generation.utils").filters
+
+
+def test_from_config_speeds_measures_each_model_and_releases_it():
+    from course_utils import loading
+
+    speeds = sp.from_config_speeds(("course-tiny",), torch.tensor([[1, 42, 382]]), n_new=4, repeats=1,
+                                   dtype="float32")
+    assert list(speeds) == ["course-tiny"] and speeds["course-tiny"] > 0
+    assert not any(getattr(v.info, "random_weights", False) for v in loading._CACHE.values())

@@ -17,6 +17,8 @@ Printed, not asserted: record them in docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import os
 import time
 
@@ -79,14 +81,12 @@ def main() -> int:
         if run == "repeats":
             model, stream = fresh_student("course-small"), repeats(len(email), vocab, bos, eos, seed=0)
         else:
-            import copy
-
             model, stream = copy.deepcopy(base.model), email
             if run == "email+repeats":  # alternate 2,000-token chunks of email and repeats
                 rep = repeats(len(email), vocab, bos, eos, seed=0)
                 stream = torch.cat([c for i in range(0, len(email), 2000) for c in (email[i:i + 2000],
                                                                                    rep[i:i + 2000])])
-        lm = base.__class__(model, tok, base.info, base.spec)
+        lm = dataclasses.replace(base, model=model)
         start = time.perf_counter()
 
         def report(hist, lm=lm, run=run):

@@ -49,17 +49,9 @@ def bench_speculative(small, large, n_prompts: int, new_tokens: int) -> dict[str
 def bench_real_sizes(threads: int, new_tokens: int, measured: list[dict] | None) -> None:
     """The cost ratio c = draft pass ÷ target pass at real sizes (random weights: speed only), and the speedup the
     course pair's tokens per pass, ``measured`` above (one domain's rows), would give there."""
-    from course_utils import serving
-    from course_utils.loading import release
-
     torch.set_num_threads(threads)
     ids = torch.tensor([[1] + list(range(100, 131))])
-    speed = {}
-    for name in ("SmolLM2-135M", "SmolLM2-1.7B"):
-        lm = load_model(name, from_config=True, dtype="bfloat16")
-        speed[name] = serving.decode_speed(lm.model, ids, new_tokens, repeats=2).median
-        release(lm)
-        del lm
+    speed = speculative.from_config_speeds(("SmolLM2-135M", "SmolLM2-1.7B"), ids, new_tokens, repeats=2)
     c = speed["SmolLM2-1.7B"] / speed["SmolLM2-135M"]
     print(f"  decode, bfloat16, {threads} threads (random weights): SmolLM2-135M {speed['SmolLM2-135M']:.1f} tokens/s, "
           f"SmolLM2-1.7B {speed['SmolLM2-1.7B']:.1f}: one draft pass costs c = {c:.3f} target passes")

@@ -95,16 +95,12 @@ def check_speculative(my_speculative_greedy, target=None, draft=None) -> None:
     run_check("the speculative accept/reject loop", test, hint=SPECULATIVE_HINT)
 
 
-def _data(conf, sc, lc) -> CascadeData:
-    return CascadeData(conf, sc, lc)
-
-
 CASCADES = [  # (validation, test, small cost, large cost, what it catches)
-    (_data([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [1, 1, 1, 0, 1, 0], [1, 1, 0, 1, 1, 1]),
-     _data([0.95, 0.85, 0.65, 0.55, 0.3], [1, 0, 1, 0, 0], [1, 1, 1, 1, 0]), 1.0, 5.0, "tuned on test"),
-    (_data([0.9, 0.9, 0.5, 0.2], [1, 1, 0, 0], [1, 1, 1, 0]),
-     _data([0.9, 0.4], [1, 0], [1, 1]), 1.0, 3.0, "ties"),
-    (_data([0.3, 0.2], [0, 0], [1, 1]), _data([0.5], [0], [1]), 1.0, 2.0, "defer everything"),
+    (CascadeData([0.9, 0.8, 0.7, 0.6, 0.5, 0.4], [1, 1, 1, 0, 1, 0], [1, 1, 0, 1, 1, 1]),
+     CascadeData([0.95, 0.85, 0.65, 0.55, 0.3], [1, 0, 1, 0, 0], [1, 1, 1, 1, 0]), 1.0, 5.0, "tuned on test"),
+    (CascadeData([0.9, 0.9, 0.5, 0.2], [1, 1, 0, 0], [1, 1, 1, 0]),
+     CascadeData([0.9, 0.4], [1, 0], [1, 1]), 1.0, 3.0, "ties"),
+    (CascadeData([0.3, 0.2], [0, 0], [1, 1]), CascadeData([0.5], [0], [1]), 1.0, 2.0, "defer everything"),
 ]
 
 
