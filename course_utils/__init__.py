@@ -34,7 +34,9 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
   ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``launch`` (the repository
   address, the Colab/Binder badges and Colab bootstrap cell of every notebook), ``zoo`` (builds the course models), ``exercises`` and ``hints``
-  (the exercise pipeline), ``checks`` (exercise checks).
+  (the exercise pipeline), ``checks`` (exercise checks), ``model_lock`` (``models.lock``: the exact hub commits a
+  class downloads and loads), ``local_hub`` (the hub's download protocol served from a folder, for tests and
+  classrooms).
 """
 
 import os

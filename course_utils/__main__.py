@@ -8,13 +8,16 @@
     distill           lesson 13's distillation runs, written to models/distillation/results.json
     launch sync|check the Colab bootstrap cell and the Colab/Binder badges in every notebook, from one source
     evidence ACTION   lesson 12's evidence: 'reference' rebuilds models/evidence/, 'show' lists what is recorded
-    download NAME     fetch a catalog model from the hub into the local cache (online only)
+    download          fetch models into the hub cache and lock their commits in models.lock
+                      (NAME…, --tier T, --models A B; --check verifies the cache against the lock)
+    hub serve DIR     serve a hub cache folder to a classroom as a model hub (HF_ENDPOINT)
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -66,9 +69,19 @@ def _evidence(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from course_utils.loading import download_model
+    from course_utils import model_lock
 
-    return download_model(args.name)
+    return model_lock.main(args)
+
+
+def _hub(args: argparse.Namespace) -> int:
+    from course_utils import local_hub
+
+    if args.root is None:
+        from huggingface_hub import constants
+
+        args.root = Path(constants.HF_HUB_CACHE)
+    return local_hub.serve(args.root, args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,9 +127,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("evidence_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=_evidence)
 
-    p = sub.add_parser("download", help="download a catalog model (needs the hub)")
-    p.add_argument("name")
+    p = sub.add_parser("download", help="download models into the hub cache and lock their commits (needs the hub)")
+    p.add_argument("names", nargs="*", help="catalog model names")
+    p.add_argument("--models", nargs="+", help="catalog model names")
+    p.add_argument("--tier", help="every model a tier may pick, e.g. binder or laptop-cpu")
+    p.add_argument("--check", action="store_true", help="verify the hub cache against the lock; download nothing")
+    p.add_argument("--lock", help="the lock file (default: models.lock next to the README, or $COURSE_MODELS_LOCK)")
     p.set_defaults(func=_download)
+
+    p = sub.add_parser("hub", help="'serve' a hub cache folder as a model hub for a classroom")
+    p.add_argument("action", choices=["serve"])
+    p.add_argument("root", type=Path, nargs="?", help="a hub cache folder (default: this machine's)")
+    p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve the room's network")
+    p.add_argument("--port", type=int, default=8090)
+    p.set_defaults(func=_hub)
 
     args = parser.parse_args(argv)
     from course_utils.errors import CourseError

@@ -18,6 +18,7 @@ import psutil
 
 HUB_HOST = "huggingface.co"
 HUB_PORT = 443
+HUB_ENDPOINT_VAR = "HF_ENDPOINT"  # huggingface_hub's own: a mirror or a local hub (course_utils.local_hub)
 HUB_TIMEOUT_S = 2.0
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -187,28 +188,42 @@ def hub_offline_env(environ: dict | None = None) -> bool:
     return env.get("HF_HUB_OFFLINE", "").lower() in _TRUE
 
 
-_hub_cache: HubStatus | None = None
+def hub_address(environ: dict | None = None) -> tuple[str, int]:
+    """(host, port) of the hub the libraries will use: ``HF_ENDPOINT`` if set, else huggingface.co."""
+    env = os.environ if environ is None else environ
+    endpoint = env.get(HUB_ENDPOINT_VAR, "").strip()
+    if not endpoint:
+        return HUB_HOST, HUB_PORT
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+    return parts.hostname or HUB_HOST, parts.port or (80 if parts.scheme == "http" else 443)
 
 
-def check_hub(timeout: float = HUB_TIMEOUT_S, host: str = HUB_HOST, port: int = HUB_PORT,
+_hub_cache: dict[tuple[str, int], HubStatus] = {}
+
+
+def check_hub(timeout: float = HUB_TIMEOUT_S, host: str | None = None, port: int | None = None,
               refresh: bool = False) -> HubStatus:
     """Is the model hub reachable? Never takes longer than ``timeout`` seconds.
 
+    The hub is the one ``HF_ENDPOINT`` names, else huggingface.co (``host``/``port`` override).
     The connection (DNS included, which socket timeouts do not cover) runs in a daemon
     thread, so a black-holed network costs at most ``timeout``. The answer is cached for the
     process; ``refresh=True`` asks again.
     """
-    global _hub_cache
     if hub_offline_env():
         return HubStatus(False, "HF_HUB_OFFLINE is set: offline mode by choice")
-    if _hub_cache is not None and not refresh and host == HUB_HOST:
-        return _hub_cache
+    default_host, default_port = hub_address()
+    address = (host or default_host, port or default_port)
+    if address in _hub_cache and not refresh:
+        return _hub_cache[address]
 
     result: dict = {}
 
     def probe():
         try:
-            with socket.create_connection((host, port), timeout=timeout):
+            with socket.create_connection(address, timeout=timeout):
                 result["ok"] = True
         except OSError as exc:
             result["error"] = exc
@@ -218,14 +233,14 @@ def check_hub(timeout: float = HUB_TIMEOUT_S, host: str = HUB_HOST, port: int = 
     thread.start()
     thread.join(timeout)
     seconds = time.perf_counter() - start
+    name = address[0] if address[1] in (80, 443) else f"{address[0]}:{address[1]}"
     if result.get("ok"):
-        status = HubStatus(True, f"{host} answered in {seconds:.2f} s", seconds)
+        status = HubStatus(True, f"{name} answered in {seconds:.2f} s", seconds)
     elif "error" in result:
-        status = HubStatus(False, f"{host} unreachable ({type(result['error']).__name__})", seconds)
+        status = HubStatus(False, f"{name} unreachable ({type(result['error']).__name__})", seconds)
     else:
-        status = HubStatus(False, f"{host} did not answer within {timeout:g} s", seconds)
-    if host == HUB_HOST:
-        _hub_cache = status
+        status = HubStatus(False, f"{name} did not answer within {timeout:g} s", seconds)
+    _hub_cache[address] = status
     return status
 
 

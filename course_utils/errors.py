@@ -21,6 +21,14 @@ class OfflineError(CourseError):
     pass
 
 
+class GatedModelError(CourseError):
+    """A hub model behind a licence click-through: the message says how to get access, or what to use instead."""
+
+
+class UnsafeWeightsError(CourseError):
+    """Weights in a format that can run code when loaded (pickle): refused."""
+
+
 class DeviceError(CourseError):
     pass
 

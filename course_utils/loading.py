@@ -4,8 +4,10 @@
   accepted, the catalog's revision is passed, and the dtype is chosen for the device.
 - A memory guard estimates the need before loading and refuses, naming a model that fits,
   instead of letting the kernel die.
-- Offline (no hub, or ``HF_HUB_OFFLINE=1``): cached hub models still load; otherwise the
-  course's own model of the same role stands in, and one line says so.
+- Offline (no hub, or ``HF_HUB_OFFLINE=1``), or the hub too slow to answer: cached hub models
+  still load; otherwise the course's own model of the same role stands in, and one line says so.
+- A gated repository, or one with only pickle weights, is refused with a message saying what to do.
+- With a ``models.lock`` (``course_utils.model_lock``), hub models load at the locked commit.
 - Loaded models are cached per process: re-running a cell does not load again.
 - ``from_config=True`` builds the real architecture with random weights, so speed and memory
   lessons show true scale offline (the text it writes is noise).
@@ -22,11 +24,12 @@ from pathlib import Path
 import torch
 
 from course_utils import MODELS_DIR
-from course_utils.env import check_hub, human_bytes, machine_info
-from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError,
-                                 ModelTooLargeError, OfflineError)
+from course_utils.env import check_hub, hub_address, human_bytes, machine_info
+from course_utils.errors import (BadInputError, CourseModelsMissingError, DeviceError, GatedModelError,
+                                 ModelTooLargeError, OfflineError, UnsafeWeightsError)
 from course_utils.measure import count_parameters, dtype_bytes, model_memory_bytes
-from course_utils.catalog import ModelSpec, course_aliases, get_spec
+from course_utils.catalog import ModelSpec, catalog, course_aliases, get_spec
+from course_utils.model_lock import locked_revision
 from course_utils.sizing import default_dtype, estimate_memory_bytes
 from course_utils.tiers import PairChoice, models_that_fit
 
@@ -223,6 +226,11 @@ def _course_spec(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
+def _why_not_online() -> str:
+    hub = check_hub()
+    return f"Offline ({hub.reason})" if not hub.reachable else f"The hub did not answer within {_hub_timeout():g} s"
+
+
 def _offline_stand_in(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel:
     """The course model of ``spec``'s role, cached under its own name (so it is never loaded twice).
 
@@ -230,7 +238,7 @@ def _offline_stand_in(spec: ModelSpec, dtype: torch.dtype, device: str) -> Loade
     """
     alias = "course-slm" if spec.params < SMALL_ROLE_MAX_PARAMS else "course-llm"
     stand_in = _course_spec(get_spec(course_aliases().get(alias, alias)))
-    note = (f"Offline ({check_hub().reason}): {spec.name} is not cached here, so the course model "
+    note = (f"{_why_not_online()}: {spec.name} is not cached here, so the course model "
             f"{stand_in.name} stands in for it.")
     print(note)
     lm = _load_course_model(stand_in, dtype if dtype != torch.float16 else torch.float32, device)
@@ -266,9 +274,8 @@ def load_model(name: str, *, device: str | None = None, dtype=None, from_config:
     if lm is not None:
         return lm
     if not fallback:
-        hub = check_hub()
-        raise OfflineError(f"{spec.name} is not cached on this machine and the hub is not reachable "
-                           f"({hub.reason}). Use a course model (course-slm, course-llm), "
+        raise OfflineError(f"{spec.name} is not cached on this machine and cannot be downloaded now "
+                           f"({_why_not_online()}). Use a course model (course-slm, course-llm), "
                            "from_config=True for speed and memory, or connect and retry.")
     return _offline_stand_in(spec, torch_dtype, device)
 
@@ -300,6 +307,8 @@ def load_pair(pair: PairChoice, *, device: str | None = None, from_config: bool 
 
 
 def _wrap(name, model, tokenizer, source, location, spec, note="", random_weights=False) -> LoadedModel:
+    if getattr(model.config, "course_random_weights", False) and not random_weights:
+        random_weights, note = True, note or f"{name} from {location}: {RANDOM_WEIGHTS_LABEL} (a test repository)."
     params = count_parameters(model)["total"]
     info = ModelInfo(name=name, source=source, location=location, params=params,
                      dtype=_dtype_name(next(model.parameters()).dtype),
@@ -333,21 +342,104 @@ def _load_local_folder(path: Path, device: str, dtype) -> LoadedModel:
     return _cached(key, load)
 
 
+def _cached_snapshot(hub_id: str, revision: str) -> Path | None:
+    """The hub cache's folder for ``hub_id`` at ``revision`` (with weights), or None; no network."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        folder = Path(snapshot_download(hub_id, revision=revision, local_files_only=True))
+    except Exception:  # not cached: huggingface_hub raises one of several errors
+        return None
+    return folder if any(folder.glob("*.safetensors")) else None
+
+
+def _hub_timeout() -> float:
+    """How long one hub request may take: huggingface_hub's own metadata timeout (``HF_HUB_ETAG_TIMEOUT``)."""
+    from huggingface_hub import constants
+
+    return float(constants.HF_HUB_ETAG_TIMEOUT)
+
+
+def _hub_files(spec: ModelSpec, revision: str) -> list[str] | None:
+    """The files of ``spec``'s repository at ``revision``; None when the hub does not answer in time.
+
+    Asked before downloading so that a gated or pickle-only repository is refused with a message
+    instead of a library traceback.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        info = HfApi().model_info(spec.hub_id, revision=revision, timeout=_hub_timeout())
+    except GatedRepoError as exc:
+        raise GatedModelError(
+            f"{spec.name} ({spec.hub_id}) is gated on the hub: accept its licence on its page while logged in, "
+            "then log in here (`hf auth login`, or set HF_TOKEN; never paste a token into a notebook). "
+            f"Or pick an ungated model, e.g. {_ungated_alternative(spec)}.") from exc
+    except RevisionNotFoundError as exc:
+        raise BadInputError(f"{spec.hub_id} has no revision {revision!r} on the hub. If it comes from "
+                            "models.lock, the lock is out of date: run `python -m course_utils download "
+                            f"--models {spec.name}` to lock the current commit.") from exc
+    except RepositoryNotFoundError as exc:
+        raise BadInputError(f"The hub has no repository {spec.hub_id} (for {spec.name}); "
+                            "it may have been renamed or removed. Choose another catalog model.") from exc
+    except _network_errors():
+        return None
+    return [s.rfilename for s in info.siblings or []]
+
+
+def _network_errors() -> tuple[type[Exception], ...]:
+    """Timeouts and connection failures of the HTTP client huggingface_hub uses (httpx, or httpx2 in 2.x)."""
+    import importlib
+
+    errors = []
+    for module in ("httpx2", "httpx"):
+        try:
+            client = importlib.import_module(module)
+        except ImportError:
+            continue
+        errors += [client.TimeoutException, client.TransportError]
+    return tuple(errors) or (OSError,)
+
+
+def _ungated_alternative(spec: ModelSpec) -> str:
+    same_role = [s for s in catalog().values()
+                 if s.hub_id and not s.gated and s.instruct == spec.instruct and s.name != spec.name]
+    return min(same_role, key=lambda s: abs(s.params - spec.params)).name if same_role else "course-slm"
+
+
 def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel | None:
-    """From the hub cache, else from the hub; None when neither has it (offline)."""
-    try:  # a cached copy loads without the network
-        model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision, local_files_only=True)
-        return _wrap(spec.name, model, tok, "hub cache", spec.hub_id, spec)
-    except OSError:
-        pass
+    """From the hub cache, else from the hub; None when neither has it (offline, or the hub too slow).
+
+    The revision is the one ``models.lock`` pins when there is a lock, else the catalog's.
+    """
+    revision = locked_revision(spec)
+    cached = _cached_snapshot(spec.hub_id, revision)
+    if cached is not None:  # loaded from its folder: transformers asks the hub about a hub id even when told not to
+        try:
+            model, tok = _from_pretrained(str(cached), dtype, device, local_files_only=True)
+            return _wrap(spec.name, model, tok, "hub cache", spec.hub_id, spec)
+        except OSError:  # an incomplete download: fetch it again
+            pass
     hub = check_hub()
-    if hub.reachable:
-        size = spec.params * dtype_bytes(spec.checkpoint_dtype)
-        print(f"Downloading {spec.name} from the hub ({spec.hub_id}, about {human_bytes(size)}); "
-              "it is cached for next time.")
-        model, tok = _from_pretrained(spec.hub_id, dtype, device, spec.revision)
-        return _wrap(spec.name, model, tok, "hub", spec.hub_id, spec)
-    return None
+    if not hub.reachable:
+        return None
+    files = _hub_files(spec, revision)
+    if files is None:
+        print(f"The hub ({hub_address()[0]}) did not answer within {_hub_timeout():g} s for {spec.name}.")
+        return None
+    if not any(f.endswith(".safetensors") for f in files):
+        pickles = [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
+        raise UnsafeWeightsError(
+            f"{spec.hub_id} has no safetensors weights on the hub"
+            + (f", only pickle files ({', '.join(pickles)}), which can run code when loaded" if pickles else "")
+            + ". The course loads safetensors only. Choose another model, or convert it on a machine you "
+            "trust (load, then `save_pretrained`, which writes safetensors).")
+    size = spec.params * dtype_bytes(spec.checkpoint_dtype)
+    print(f"Downloading {spec.name} from the hub ({spec.hub_id}@{revision[:12]}, about {human_bytes(size)}); "
+          "it is cached for next time.")
+    model, tok = _from_pretrained(spec.hub_id, dtype, device, revision)
+    return _wrap(spec.name, model, tok, "hub", spec.hub_id, spec)
 
 
 @torch.no_grad()
@@ -384,7 +476,7 @@ def _build_from_config(spec: ModelSpec, dtype: torch.dtype, device: str) -> Load
     tokenizer = None
     if spec.hub_id:
         try:
-            tokenizer = AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision,
+            tokenizer = AutoTokenizer.from_pretrained(spec.hub_id, revision=locked_revision(spec),
                                                       local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError):
             tokenizer = None
@@ -393,23 +485,3 @@ def _build_from_config(spec: ModelSpec, dtype: torch.dtype, device: str) -> Load
     note = f"{spec.name} built from its config: {RANDOM_WEIGHTS_LABEL}."
     return _wrap(f"{spec.name} (random weights)", model, tokenizer, "from config",
                  f"{spec.arch} config", spec, note, random_weights=True)
-
-
-def download_model(name: str) -> int:
-    """Command line: fetch a catalog model into the hub cache (safetensors + tokenizer only)."""
-    spec = get_spec(name)
-    if spec.is_course_model:
-        print(f"{spec.name} is a course model: it ships in {MODELS_DIR}, nothing to download.")
-        return 0
-    hub = check_hub()
-    if not hub.reachable:
-        print(f"Cannot download {spec.name}: {hub.reason}. Offline, use course-slm / course-llm.")
-        return 1
-    from huggingface_hub import snapshot_download
-
-    size = spec.params * dtype_bytes(spec.checkpoint_dtype)
-    print(f"Downloading {spec.name} ({spec.hub_id}@{spec.revision}, about {human_bytes(size)})…")
-    path = snapshot_download(spec.hub_id, revision=spec.revision,
-                             allow_patterns=["*.json", "*.safetensors", "*.txt", "tokenizer*"])
-    print(f"Saved to {path}")
-    return 0

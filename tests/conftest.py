@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests never touch the network: the hub is off for the whole session. (One exception:
+"""Shared fixtures. Tests never touch the network: the hub is off for the whole session, and the tests of the
+online paths run child processes against a local hub on 127.0.0.1 (``local_hub``). (One exception:
 test_colab_stack.py builds .venv-colab once per machine, from the package registry, with Colab's ipywidgets.)"""
 
 import os
@@ -69,6 +70,21 @@ def tiny_llama_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_llama_large_dir(tmp_path_factory):
     return make_tiny_llama(tmp_path_factory.mktemp("tiny-llama-large"), n_layers=3, hidden=96, seed=1)
+
+
+@pytest.fixture(scope="session")
+def local_hub(tmp_path_factory):
+    """One local model hub per test process (course_utils.local_hub) on 127.0.0.1, serving tests/hub_repos.py's
+    repositories; stopped at the end. ``hub.commits`` maps each hub id to its commit."""
+    from hub_repos import build_repos, rules
+
+    from course_utils.local_hub import LocalHub
+
+    root = tmp_path_factory.mktemp("hub-repos")
+    commits = build_repos(root)
+    with LocalHub(root, rules=rules()) as hub:
+        hub.commits = commits
+        yield hub
 
 
 @pytest.fixture(autouse=True)
