@@ -19,7 +19,8 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   (contamination, variance, calibration), ``intervals`` (Wilson and bootstrap);
 - lesson 11: ``memorisation`` (canaries and exact exposure), ``unsafe_loading`` (a pickle that runs code, and what
   refuses it), ``injection`` (prompt injection on helpdesk tickets, and a defence), ``data_flow`` (what leaves the
-  machine for an endpoint; a local model opens no connection);
+  machine for an endpoint; a local model opens no connection), ``model_lock`` (``models.lock``: the exact hub
+  commits a class downloads and loads);
 - lesson 12: ``evidence`` (each lesson's key measurements with their provenance, own or the shipped reference;
   lessons 05-11 and 13 record theirs), ``scorecard`` (the claims, judged by explicit rules over the evidence),
   ``decision_guide`` (needs -> a size class, models, cost, what to try and measure, conflicts named),
@@ -34,9 +35,8 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
 - behind the scenes (no lesson imports them): ``remote`` (OpenAI-compatible endpoints, for the arena and lesson 11),
   ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``launch`` (the repository
   address, the Colab/Binder badges and Colab bootstrap cell of every notebook), ``zoo`` (builds the course models), ``exercises`` and ``hints``
-  (the exercise pipeline), ``checks`` (exercise checks), ``model_lock`` (``models.lock``: the exact hub commits a
-  class downloads and loads), ``local_hub`` (the hub's download protocol served from a folder, for tests and
-  classrooms).
+  (the exercise pipeline), ``checks`` (exercise checks), ``local_hub`` (the hub's download protocol served from a
+  folder, for tests and classrooms).
 """
 
 import os
@@ -107,6 +107,7 @@ LESSON_MODULES: dict[str, tuple[int, ...]] = {
     "unsafe_loading": (11,),
     "injection": (11,),
     "data_flow": (11,),
+    "model_lock": (11,),
     "widgets": (0,),
     "widgets.sampling_explorer": (1,),
     "widgets.tokenizer_explorer": (2,),

@@ -307,8 +307,9 @@ def load_pair(pair: PairChoice, *, device: str | None = None, from_config: bool 
 
 
 def _wrap(name, model, tokenizer, source, location, spec, note="", random_weights=False) -> LoadedModel:
-    if getattr(model.config, "course_random_weights", False) and not random_weights:
+    if getattr(model.config, "course_random_weights", False) and not random_weights:  # a test repository
         random_weights, note = True, note or f"{name} from {location}: {RANDOM_WEIGHTS_LABEL} (a test repository)."
+        print(note)  # wherever it is used, the output says what it is
     params = count_parameters(model)["total"]
     info = ModelInfo(name=name, source=source, location=location, params=params,
                      dtype=_dtype_name(next(model.parameters()).dtype),
@@ -342,15 +343,37 @@ def _load_local_folder(path: Path, device: str, dtype) -> LoadedModel:
     return _cached(key, load)
 
 
-def _cached_snapshot(hub_id: str, revision: str) -> Path | None:
-    """The hub cache's folder for ``hub_id`` at ``revision`` (with weights), or None; no network."""
+def _cached_snapshot(hub_id: str, revision: str, weights: bool = True) -> Path | None:
+    """The hub cache's folder for ``hub_id`` at ``revision`` (with weights, unless ``weights=False``), or None;
+    no network."""
     from huggingface_hub import snapshot_download
 
     try:
         folder = Path(snapshot_download(hub_id, revision=revision, local_files_only=True))
     except Exception:  # not cached: huggingface_hub raises one of several errors
         return None
-    return folder if any(folder.glob("*.safetensors")) else None
+    if weights and not any(folder.glob("*.safetensors")):
+        return None
+    return folder if (folder / "tokenizer_config.json").exists() or weights else None
+
+
+def load_tokenizer(name: str):
+    """A catalog model's tokenizer alone (a few small files, never the weights), at the revision
+    ``models.lock`` pins: from the hub cache when it is there, else from the hub."""
+    from transformers import AutoTokenizer
+
+    spec = get_spec(name)
+    if spec.is_course_model:
+        return course_tokenizer()
+    revision = locked_revision(spec)
+    cached = _cached_snapshot(spec.hub_id, revision, weights=False)
+    if cached is not None:
+        return AutoTokenizer.from_pretrained(str(cached), trust_remote_code=False)
+    hub = check_hub()
+    if not hub.reachable:
+        raise OfflineError(f"{spec.name}'s tokenizer is not cached here and the hub is not reachable "
+                           f"({hub.reason}). The course tokenizer (course_tokenizer()) works offline.")
+    return AutoTokenizer.from_pretrained(spec.hub_id, revision=revision, trust_remote_code=False)
 
 
 def _hub_timeout() -> float:
@@ -360,8 +383,8 @@ def _hub_timeout() -> float:
     return float(constants.HF_HUB_ETAG_TIMEOUT)
 
 
-def _hub_files(spec: ModelSpec, revision: str) -> list[str] | None:
-    """The files of ``spec``'s repository at ``revision``; None when the hub does not answer in time.
+def _hub_files(spec: ModelSpec, revision: str) -> dict[str, int] | None:
+    """{file: bytes} of ``spec``'s repository at ``revision``; None when the hub does not answer in time.
 
     Asked before downloading so that a gated or pickle-only repository is refused with a message
     instead of a library traceback.
@@ -370,7 +393,7 @@ def _hub_files(spec: ModelSpec, revision: str) -> list[str] | None:
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
 
     try:
-        info = HfApi().model_info(spec.hub_id, revision=revision, timeout=_hub_timeout())
+        info = HfApi().model_info(spec.hub_id, revision=revision, files_metadata=True, timeout=_hub_timeout())
     except GatedRepoError as exc:
         raise GatedModelError(
             f"{spec.name} ({spec.hub_id}) is gated on the hub: accept its licence on its page while logged in, "
@@ -385,7 +408,7 @@ def _hub_files(spec: ModelSpec, revision: str) -> list[str] | None:
                             "it may have been renamed or removed. Choose another catalog model.") from exc
     except _network_errors():
         return None
-    return [s.rfilename for s in info.siblings or []]
+    return {s.rfilename: s.size or 0 for s in info.siblings or []}
 
 
 def _network_errors() -> tuple[type[Exception], ...]:
@@ -435,7 +458,7 @@ def _load_hub(spec: ModelSpec, dtype: torch.dtype, device: str) -> LoadedModel |
             + (f", only pickle files ({', '.join(pickles)}), which can run code when loaded" if pickles else "")
             + ". The course loads safetensors only. Choose another model, or convert it on a machine you "
             "trust (load, then `save_pretrained`, which writes safetensors).")
-    size = spec.params * dtype_bytes(spec.checkpoint_dtype)
+    size = sum(n for f, n in files.items() if f.endswith(".safetensors")) or spec.params * dtype_bytes(spec.checkpoint_dtype)
     print(f"Downloading {spec.name} from the hub ({spec.hub_id}@{revision[:12]}, about {human_bytes(size)}); "
           "it is cached for next time.")
     model, tok = _from_pretrained(spec.hub_id, dtype, device, revision)

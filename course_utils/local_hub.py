@@ -185,7 +185,8 @@ class _Handler(BaseHTTPRequestHandler):
             commit = self._repo_checks(repo_id, revision, head)
             if commit is None:
                 return
-            siblings = [{"rfilename": name} for name, _ in self.hub.files(repo_id, commit)]
+            siblings = [{"rfilename": name, "size": path.stat().st_size}
+                        for name, path in self.hub.files(repo_id, commit)]
             return self._json({"id": repo_id, "modelId": repo_id, "sha": commit, "private": False,
                                "gated": False, "disabled": False, "siblings": siblings,
                                "tags": ["course-local-hub"]}, head)

@@ -125,7 +125,10 @@ def test_hub_tokenizers_offline_and_failing(monkeypatch):
 
     toks, note = hub_tokenizers()
     assert toks == {} and note.startswith("offline")  # the tests run with HF_HUB_OFFLINE=1
-    monkeypatch.setattr(env, "check_hub", lambda: env.HubStatus(True, "pretend online"))
+    from course_utils import loading
+
+    for module in (env, loading):
+        monkeypatch.setattr(module, "check_hub", lambda: env.HubStatus(True, "pretend online"))
     import transformers
 
     def refuse(*a, **k):

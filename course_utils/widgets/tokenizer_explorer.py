@@ -42,19 +42,16 @@ def hub_tokenizers(names=("SmolLM2-135M", "Qwen2.5-0.5B")) -> tuple[dict, str]:
     Offline (or on any failure) the dict has what could be loaded and the note says why the
     rest is missing; only the small tokenizer files are downloaded, never the weights.
     """
-    from transformers import AutoTokenizer
-
     from course_utils.env import check_hub
-    from course_utils.catalog import get_spec
+    from course_utils.loading import load_tokenizer
 
     hub = check_hub()
     if not hub.reachable:
         return {}, f"offline ({hub.reason}): no real model's tokenizer, only the course's own"
     out, failed = {}, []
     for name in names:
-        spec = get_spec(name)
         try:
-            tok = AutoTokenizer.from_pretrained(spec.hub_id, revision=spec.revision)
+            tok = load_tokenizer(name)
         except Exception as exc:  # the hub answered but this download failed: say so, carry on
             failed.append(f"{name} ({type(exc).__name__})")
             continue
