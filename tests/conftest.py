@@ -1,6 +1,7 @@
 """Shared fixtures. Tests never touch the network: the hub is off for the whole session, and the tests of the
-online paths run child processes against a local hub on 127.0.0.1 (``local_hub``). (One exception:
-test_colab_stack.py builds .venv-colab once per machine, from the package registry, with Colab's ipywidgets.)"""
+online paths run child processes against a local hub on 127.0.0.1 (``local_hub``). (One exception: tools/test_envs.py
+builds .venv-colab and .venv-binder once per machine, from the package registry, for test_colab_stack.py and
+test_binder.py.)"""
 
 import os
 

@@ -1,6 +1,7 @@
-"""Colab's widget stack: ipywidgets 7.7.1 in an environment of its own (tools/colab_stack.py, made once per machine
-from the package registry; the only test that installs anything). The widget tests and three widget lessons run
-there, so the course is known to work with the widgets Colab's frontend supports."""
+"""Colab's stack: ipywidgets 7.7.1 and transformers 5.15 in an environment of their own (tools/test_envs.py, made
+once per machine from the package registry). The widget tests, three widget lessons and the local-hub tests run
+there, so the course is known to work with the widgets Colab's frontend supports and the oldest transformers it
+is tested with (and the huggingface_hub 1.x that comes with it)."""
 
 import os
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 from course_utils import REPO_ROOT
 
 sys.path.insert(0, str(REPO_ROOT / "tools"))
-import colab_stack  # noqa: E402
+from test_envs import COLAB  # noqa: E402
 
 WIDGET_TESTS = ["tests/test_widgets.py", "tests/test_widgets_lesson01_02.py", "tests/test_widgets_lesson03_04.py",
                 "tests/test_cost_calculator.py", "tests/test_memory_calculator.py", "tests/test_decision_guide.py",
@@ -22,10 +23,7 @@ WIDGET_LESSONS = ["notebooks/00_start_here.ipynb", "notebooks/01_next_token_pred
 
 @pytest.fixture(scope="module")
 def colab_python():
-    try:
-        return colab_stack.create()
-    except (subprocess.SubprocessError, OSError) as exc:  # no package registry here: say so, do not fail
-        pytest.skip(f"could not build the Colab widget environment ({exc}); run python tools/colab_stack.py")
+    return COLAB.create_or_skip()
 
 
 def _pytest(python, *args):
@@ -37,11 +35,13 @@ def _pytest(python, *args):
 
 
 def test_the_environment_has_colabs_widgets_and_this_course(colab_python):
-    out = subprocess.run([str(colab_python), "-c", "import ipywidgets, course_utils, torch, transformers; "
-                          "print(ipywidgets.__version__, course_utils.__file__)"],
+    out = subprocess.run([str(colab_python), "-c", "import ipywidgets, course_utils, torch, transformers, "
+                          "huggingface_hub; print(ipywidgets.__version__, transformers.__version__, "
+                          "huggingface_hub.__version__, course_utils.__file__)"],
                          env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True, text=True, check=True)
-    version, where = out.stdout.split()
-    assert version == "7.7.1" and where.startswith(str(REPO_ROOT))
+    widgets, transformers, hub, where = out.stdout.split()
+    assert (widgets, transformers) == ("7.7.1", "5.15.0") and where.startswith(str(REPO_ROOT))
+    assert hub.startswith("1."), hub  # transformers 5.15 needs huggingface_hub < 2: the older client is tested too
 
 
 def test_the_widget_tests_pass_with_ipywidgets_7(colab_python):
@@ -54,3 +54,9 @@ def test_the_widget_lessons_run_with_ipywidgets_7(colab_python):
     run = _pytest(colab_python, "--nbval-lax", "--nbval-current-env", "--nbval-sanitize-with",
                   "tests/nbval_sanitize.cfg", *WIDGET_LESSONS)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+
+
+def test_the_online_paths_work_with_colabs_transformers_and_huggingface_hub_1(colab_python):
+    run = _pytest(colab_python, "tests/test_local_hub.py")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout and "failed" not in run.stdout

@@ -252,3 +252,20 @@ def test_the_hub_check_asks_the_endpoint_the_libraries_will_use(local_hub, monke
     assert not env.check_hub(refresh=True).reachable
     assert env.hub_address({"HF_ENDPOINT": "https://hub.example.org"}) == ("hub.example.org", 443)
     assert env.hub_address({}) == ("huggingface.co", 443)
+
+
+def test_a_classroom_serves_a_hub_cache_with_the_command_line(local_hub, tmp_path):
+    from conftest import free_port
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "course_utils", "hub", "serve", str(local_hub.root),
+                               "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = [server.stdout.readline() for _ in range(3)]  # the banner is printed before it serves
+        assert lines[0].startswith(f"Serving {len(local_hub.commits)} model repositories")
+        assert f"http://127.0.0.1:{port}" in lines[0] and lines[1].strip() in local_hub.commits
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/models/{SMOL}", timeout=10) as response:
+            assert json.loads(response.read())["sha"] == local_hub.commits[SMOL]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
