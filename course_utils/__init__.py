@@ -36,7 +36,11 @@ One concept per module. Which lesson uses which (``LESSON_MODULES``, checked aga
   ``streaming`` (the token streamer), ``results_file`` (shipped grids, read safely), ``launch`` (the repository
   address, the Colab/Binder badges and Colab bootstrap cell of every notebook), ``zoo`` (builds the course models), ``exercises`` and ``hints``
   (the exercise pipeline), ``checks`` (exercise checks), ``local_hub`` (the hub's download protocol served from a
-  folder, for tests and classrooms).
+  folder, for tests and classrooms);
+- the classroom (no lesson imports them): ``room_check`` (``doctor --class``: is this machine ready for today?),
+  ``server_load`` (a class streaming at once from one shared model server), ``class_config`` (JupyterHub limits
+  sized from the lessons' measured peaks), ``slides`` (RISE metadata and offline reveal.js export),
+  ``instructor_guide`` (docs/instructor.md from the lessons and the measurements).
 """
 
 import os

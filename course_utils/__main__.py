@@ -1,6 +1,6 @@
 """Command line: ``python -m course_utils <command>``.
 
-    doctor            report on this machine and the models it gets
+    doctor            report on this machine and the models it gets (--class: ready for today's class?)
     zoo build         generate the corpus, train the tokenizer and the course models
     exercises build   generate exercises/ from solutions/ (exercises check: are they in sync?)
     finetune          lesson 08's fine-tuning grid, written to models/finetune/results.json
@@ -11,6 +11,10 @@
     download          fetch models into the hub cache and lock their commits in models.lock
                       (NAME…, --tier T, --models A B; --check verifies the cache against the lock)
     hub serve DIR     serve a hub cache folder to a classroom as a model hub (HF_ENDPOINT)
+    loadtest URL M    a class at once on a shared model server: time to first token, tokens/s, errors
+    slides ACTION     'sync'/'check' each lesson's slide metadata; 'export N' writes offline reveal.js slides
+    classroom         write classroom/: TLJH and Zero to JupyterHub configuration sized from the lessons' peaks
+    instructor        write docs/instructor.md from the lessons and the measurements (--check: in sync?)
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from pathlib import Path
 
 
 def _doctor(args: argparse.Namespace) -> int:
+    if args.for_class:
+        from course_utils.room_check import run_room_check
+
+        return run_room_check(args.server, args.lessons)
     from course_utils.doctor import run_doctor
 
     return run_doctor(check_hub=not args.no_network)
@@ -74,6 +82,30 @@ def _download(args: argparse.Namespace) -> int:
     return model_lock.main(args)
 
 
+def _loadtest(args: argparse.Namespace) -> int:
+    from course_utils import server_load
+
+    return server_load.main(args)
+
+
+def _slides(args: argparse.Namespace) -> int:
+    from course_utils import slides
+
+    return slides.main(args.slides_args)
+
+
+def _classroom(args: argparse.Namespace) -> int:
+    from course_utils import class_config
+
+    return class_config.main(args.classroom_args)
+
+
+def _instructor(args: argparse.Namespace) -> int:
+    from course_utils import instructor_guide
+
+    return instructor_guide.main(args.instructor_args)
+
+
 def _hub(args: argparse.Namespace) -> int:
     from course_utils import local_hub
 
@@ -91,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("doctor", help="report on this machine and the models it gets")
     p.add_argument("--no-network", action="store_true", help="skip the hub reachability check")
+    p.add_argument("--class", dest="for_class", action="store_true",
+                   help="the room check: is this machine ready for today's class (lock, memory, class server)?")
+    p.add_argument("--server", help="with --class: the class's model server, e.g. http://10.0.0.5:8000/v1 "
+                                    "(default: $COURSE_CLASS_SERVER)")
+    p.add_argument("--lessons", nargs="+", help="with --class: today's lessons, e.g. 06 13 (default: all)")
     p.set_defaults(func=_doctor)
 
     p = sub.add_parser("zoo", help="build the offline world: corpus, tokenizer, course models")
@@ -141,6 +178,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to serve the room's network")
     p.add_argument("--port", type=int, default=8090)
     p.set_defaults(func=_hub)
+
+    p = sub.add_parser("loadtest", help="many learners streaming at once from a shared OpenAI-compatible server")
+    p.add_argument("url", help="the server's base URL, e.g. http://127.0.0.1:8000/v1")
+    p.add_argument("model", help="the model name the server knows")
+    p.add_argument("--clients", type=int, default=20, help="learners streaming at once")
+    p.add_argument("--max-tokens", type=int, default=32)
+    p.add_argument("--drop", type=int, default=2, help="learners who hang up mid-answer")
+    p.add_argument("--api", choices=["completions", "chat"], default="completions")
+    p.add_argument("--read-timeout", type=float, default=120.0, help="longest wait between two pieces (s)")
+    p.add_argument("--server-cores", type=int, default=0, help="the server's cores, for the sizing line")
+    p.set_defaults(func=_loadtest)
+
+    p = sub.add_parser("slides", help="'sync'/'check' the lessons' slide metadata, or 'export N [--out DIR]'")
+    p.add_argument("slides_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_slides)
+
+    p = sub.add_parser("classroom", help="write classroom/ (TLJH, Zero to JupyterHub) sized from the lessons' peaks")
+    p.add_argument("classroom_args", nargs=argparse.REMAINDER, help="--check: only say whether it is in sync")
+    p.set_defaults(func=_classroom)
+
+    p = sub.add_parser("instructor", help="write docs/instructor.md from the lessons and the measurements")
+    p.add_argument("instructor_args", nargs=argparse.REMAINDER, help="--check: only say whether it is in sync")
+    p.set_defaults(func=_instructor)
 
     args = parser.parse_args(argv)
     from course_utils.errors import CourseError

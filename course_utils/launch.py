@@ -70,6 +70,7 @@ def apply(nb: dict, path: str) -> dict:
     ``path``; in place, and returned. The bootstrap cell is the code cell that starts with ``BOOTSTRAP_FIRST_LINE``;
     a notebook without one gets one after its title cell."""
     cells = nb["cells"]
+    old = next((c for c in cells if c.get("id") == BADGES_CELL_ID), {})
     cells[:] = [c for c in cells if c.get("id") != BADGES_CELL_ID]
     marked = [i for i, c in enumerate(cells)
               if c["cell_type"] == "code" and "".join(c["source"]).startswith(BOOTSTRAP_FIRST_LINE)]
@@ -79,7 +80,8 @@ def apply(nb: dict, path: str) -> dict:
         i = 1 if cells and cells[0]["cell_type"] == "markdown" else 0
         cells.insert(i, {"cell_type": "code", "id": "launch-bootstrap", "metadata": {}})
     cells[i].update(source=_lines(bootstrap_source()), outputs=[], execution_count=None)
-    cells.insert(i, {"cell_type": "markdown", "id": BADGES_CELL_ID, "metadata": {}, "source": _lines(badges(path))})
+    cells.insert(i, {"cell_type": "markdown", "id": BADGES_CELL_ID, "metadata": old.get("metadata", {}),
+                     "source": _lines(badges(path))})  # its metadata (slide type) is kept
     return nb
 
 

@@ -205,3 +205,31 @@ def test_the_decision_guide_answers_in_the_browser_and_names_a_conflict(lab):
         page.wait_for_function(f"() => !({answer})().includes('Conflicts') && ({answer})().includes('at an endpoint')",
                                timeout=30_000)
         assert "Error displaying widget" not in page.content()
+
+
+def test_exported_slides_open_with_no_network_and_reveal_starts(tmp_path):
+    """The reveal.js export of lesson 03 in Chromium with every request that is not a local file refused."""
+    from course_utils.slides import export
+
+    _need_browser()
+    html = export("03", tmp_path)
+    refused, failed = [], []
+    with _browser_page("slides_03") as page:
+        def route(r):
+            if r.request.url.startswith(("file://", "data:")):
+                r.continue_()
+            else:
+                refused.append(r.request.url)
+                r.abort()
+
+        page.route("**/*", route)
+        page.on("requestfailed", lambda req: failed.append(req.url))
+        page.goto(html.as_uri())
+        page.wait_for_function("window.Reveal && window.Reveal.isReady()", timeout=30_000)
+        total = page.evaluate("window.Reveal.getTotalSlides()")
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("window.Reveal.getIndices().h === 1", timeout=10_000)
+        font = page.evaluate("getComputedStyle(document.querySelector('.reveal')).fontFamily")
+    assert not refused and not failed, (refused, failed)  # nothing was fetched from the network
+    assert total >= 10  # one slide per section and sub-slides for the predictions
+    assert "Source Sans Pro" in font  # the theme and its font loaded from the local copy

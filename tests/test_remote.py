@@ -3,15 +3,11 @@ and against endpoints that are down or silent."""
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
 
 from course_utils import arena as A
@@ -39,34 +35,14 @@ def served_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(served_dir):
-    """`transformers serve` on a free port, offline; killed at the end."""
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cli = os.path.join(os.path.dirname(sys.executable), "transformers")
-    proc = subprocess.Popen([cli, "serve", str(served_dir), "--host", "127.0.0.1", "--port", str(port),
-                             "--device", "cpu", "--dtype", "float32"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    """`transformers serve` on a free port, offline; stopped at the end."""
+    from course_utils.server_load import transformers_serve
+
     try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("transformers serve exited: " + proc.stderr.read().decode()[-2000:])
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("transformers serve did not answer /health within 90 s")
-            time.sleep(0.5)
-        yield base + "/v1", str(served_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        with transformers_serve(served_dir, free_port()) as url:
+            yield url, str(served_dir)
+    except EndpointError as exc:
+        pytest.fail(str(exc))
 
 
 @contextlib.contextmanager
@@ -279,3 +255,42 @@ def test_chat_endpoints_get_messages_completion_endpoints_get_a_prompt():
     assert chat["messages"] == [{"role": "user", "content": "Hi"}] and "prompt" not in chat
     assert plain["prompt"] == "Hi" and "messages" not in plain
     assert plain["max_tokens"] == 7 and plain["temperature"] == 0.0 and plain["stream"] is True
+
+
+# ----------------------------------------------------------------------------- a class on one shared server
+
+def test_twenty_learners_stream_at_once_and_the_server_survives_those_who_hang_up(server):
+    from course_utils.server_load import run_load
+
+    url, path = server
+    report = run_load(Endpoint(base_url=url, model=path, read_timeout_s=120), clients=20, max_tokens=8, drop=4,
+                      drop_after=2, deadline_s=180)
+    summary = report.summary()
+    assert summary["learners"] == 20 and summary["errors"] == 0, report.text()
+    assert summary["dropped"] == 4 and summary["completed"] == 16
+    assert all(r.tokens >= 2 for r in report.records)  # every learner saw the answer start
+    assert 0 < report.ttft_percentile(50) <= report.ttft_percentile(95)
+    assert report.total_tokens_per_s > 0 and report.tokens_per_s_per_learner > 0
+    assert report.still_serving, report.text()  # the hang-ups did not break the server
+    print(report.text())
+
+
+def test_the_load_test_reports_a_server_that_is_down_as_errors_not_a_hang():
+    from course_utils.server_load import run_load
+
+    start = time.perf_counter()
+    report = run_load(Endpoint(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m", connect_timeout_s=1),
+                      clients=5, max_tokens=4)
+    assert len(report.errors) == 5 and not report.still_serving
+    assert "Cannot connect" in report.errors[0].error and "does NOT answer" in report.text()
+    assert time.perf_counter() - start < 30
+
+
+@pytest.mark.parametrize("kwargs, message", [({"clients": 0}, "clients must be"), ({"clients": 3, "drop": 4},
+                                             "drop must be"), ({"max_tokens": 0}, "max_tokens must be")])
+def test_absurd_load_settings_are_refused_with_a_message(kwargs, message):
+    from course_utils.errors import BadInputError
+    from course_utils.server_load import run_load
+
+    with pytest.raises(BadInputError, match=message):
+        run_load(Endpoint(base_url="http://127.0.0.1:9/v1", model="m"), **kwargs)

@@ -5,18 +5,22 @@ reclaims before it kills anything).
     python tools/bench_binder_memory.py                     # all lessons, 2 GB
     python tools/bench_binder_memory.py --limit-gb 1.5 notebooks/06_arena.ipynb
 
-Needs root and a writable memory cgroup (v1 or v2); says so and stops otherwise.
+Needs root and a writable memory cgroup (v1 or v2); says so and stops otherwise. Each lesson's figures are also
+written to docs/lesson_memory.json (merged by lesson), which the room check (`doctor --class`) reads.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RECORD = ROOT / "docs" / "lesson_memory.json"
 sys.path.insert(0, str(ROOT / "tests"))
 
 from memory_limit import run_limited  # noqa: E402
@@ -51,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {Path(nb).stem} | {wall:.0f} | {peak / 1e6:,.0f} | {peak / limit:.0%} | {result} |", flush=True)
         if run.returncode and not killed:
             print(run.stdout[-2000:], file=sys.stderr)
+        record = json.loads(RECORD.read_text()) if RECORD.exists() else {"lessons": {}}
+        record["command"] = "python tools/bench_binder_memory.py"
+        record["lessons"][Path(nb).stem] = {"peak_bytes": peak, "wall_s": round(wall, 1), "limit_bytes": limit,
+                                            "result": result, "date": datetime.date.today().isoformat(),
+                                            "cpu_cores": os.cpu_count()}
+        RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return 1 if failed else 0
 
 
