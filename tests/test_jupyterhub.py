@@ -197,7 +197,8 @@ def test_three_learners_each_run_a_lesson_in_their_own_kernel_under_their_own_li
     assert not errors, errors
     for user in USERS:
         name, ram, ok = results[user][-1].split()
-        assert name == user and int(ram) == LIMIT and ok == "True", results[user][-1]
+        # the kernel keeps a cgroup limit in whole pages: the doctor reads the limit as the kernel enforces it
+        assert name == user and LIMIT - 4096 < int(ram) <= LIMIT and ok == "True", results[user][-1]
         assert len(results[user]) == len(cells) + 1
     users = api.get("/users")
     assert {u["name"] for u in users} >= set(USERS)
