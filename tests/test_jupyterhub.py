@@ -147,8 +147,8 @@ def _run_in_kernel(base: str, api: _Api, user: str, cells: list[str]) -> list[st
                                 "parent_header": {}, "metadata": {}, "buffers": [],
                                 "content": {"code": code, "silent": False, "store_history": True,
                                             "user_expressions": {}, "allow_stdin": False}}))
-            text, reply = [], None
-            while reply is None:
+            text, reply, idle = [], None, False
+            while reply is None or not idle:  # the reply (shell) may come before the output (iopub): wait for both
                 msg = json.loads(ws.recv())
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
@@ -156,9 +156,12 @@ def _run_in_kernel(base: str, api: _Api, user: str, cells: list[str]) -> list[st
                 if kind == "stream":
                     text.append(msg["content"]["text"])
                 elif kind == "error":
-                    raise AssertionError(f"{user}: a cell failed:\n{code[:300]}\n" + "\n".join(msg["content"]["traceback"]))
+                    raise AssertionError(f"{user}: a cell failed:\n{code[:300]}\n"
+                                         + "\n".join(msg["content"]["traceback"]))
                 elif kind == "execute_reply":
                     reply = msg["content"]
+                elif kind == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
             assert reply["status"] == "ok", (user, reply)
             outputs.append("".join(text))
     finally:
