@@ -1,8 +1,8 @@
 """The online branch of every lesson that has one, run for real under nbval in a fresh kernel against the local hub
 (tests/hub_repos.py's random-weight repositories under the catalog's hub ids; the loaders say "random weights").
 
-Lessons whose offline run is short run in full; for the longer ones (08, 10, 11, 13) the notebook is cut to its
-setup cells, the cells an online cell needs, and the online cells: their offline cells already run in the suite.
+Lessons 00, 03 and 06 run in full (in 06 the whole arena is the online branch); the others are cut to their setup
+cells, the cells an online cell needs, and the online cells: their offline cells already run in the suite.
 After each online cell the test inserts a cell that asserts it really went online (a hub model, not a stand-in).
 """
 
@@ -22,7 +22,7 @@ ONLINE = {
     "00_start_here": (None, [
         ("df424ef6", "assert report.machine.hub.reachable and pair.tier.name != 'offline', pair"),
     ]),
-    "02_tokenization": (None, [
+    "02_tokenization": (["3b865542", "4e21840a", "77058095", "0b6afea6", "2b3bf6db"], [
         ("0b6afea6", "assert len(real) == 2 and all('from the hub' in label for label in real), (real, note)"),
     ]),
     "03_self_attention": (None, [
@@ -31,7 +31,7 @@ ONLINE = {
     "06_arena": (None, [
         ("c04", f"assert pair.tier.name != 'offline' and all({FROM_HUB} for lm in (small, large)), pair"),
     ]),
-    "07_inside_the_models": (None, [
+    "07_inside_the_models": (["l07-02", "l07-03", "l07-09", "l07-15", "l07-17", "l07-19"], [
         ("l07-15", f"lm = real; assert {FROM_HUB}, real.info"),
         ("l07-19", "assert len(a) > 0 and len(b) > 0"),
     ]),

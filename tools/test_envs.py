@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PIP = ("-m", "pip", "install", "-q", "--disable-pip-version-check")
+PIP = ("-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile")  # .pyc files come on first use
 
 
 @dataclass(frozen=True)
