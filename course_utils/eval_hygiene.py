@@ -36,7 +36,7 @@ from course_utils import MODELS_DIR
 from course_utils.corpus import (HELPDESK, CorpusConfig, Document, LabelTask, bayes_accuracy, helpdesk_task,
                                  iter_splits, label_posterior, make_splits)
 from course_utils.errors import BadInputError
-from course_utils.intervals import bootstrap_interval, wilson_interval, z_of
+from course_utils.intervals import wilson_interval, z_of
 from course_utils.tables import text_table
 
 

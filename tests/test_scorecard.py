@@ -5,7 +5,7 @@ import pytest
 from course_utils import scorecard
 from course_utils.errors import BadInputError
 from course_utils.scorecard import CONDITIONAL, FAILS, HOLDS, UNMEASURED, Evidence, Thresholds, judge
-from evidence_samples import L, S, SAMPLE, write_sample
+from evidence_samples import L, S, write_sample
 
 
 def _ev(tmp_path, changes=None, lessons=None):
