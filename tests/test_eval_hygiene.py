@@ -9,11 +9,12 @@ import torch
 
 from course_utils.corpus import HELPDESK, helpdesk_task, label_posterior
 from course_utils.errors import BadInputError
-from course_utils.eval_hygiene import (accuracy_interval, accuracy_over_sets, bayes_reliability, bootstrap_interval,
+from course_utils.eval_hygiene import (accuracy_interval, accuracy_over_sets, bayes_reliability,
                                        contamination_gap, correctness, difference_is_real, exposure_of,
                                        label_probabilities, paired_difference, plot_accuracy_over_sets,
                                        plot_reliability, reliability, reliability_from, reliability_from_probs,
-                                       target_counts, training_exposure, wilson_interval)
+                                       target_counts, training_exposure)
+from course_utils.intervals import bootstrap_interval, wilson_interval
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
