@@ -97,13 +97,13 @@ def _slides(args: argparse.Namespace) -> int:
 def _classroom(args: argparse.Namespace) -> int:
     from course_utils import class_config
 
-    return class_config.main(args.classroom_args)
+    return class_config.main(["--check"] if args.check else [])
 
 
 def _instructor(args: argparse.Namespace) -> int:
     from course_utils import instructor_guide
 
-    return instructor_guide.main(args.instructor_args)
+    return instructor_guide.main(["--check"] if args.check else [])
 
 
 def _hub(args: argparse.Namespace) -> int:
@@ -195,11 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_slides)
 
     p = sub.add_parser("classroom", help="write classroom/ (TLJH, Zero to JupyterHub) sized from the lessons' peaks")
-    p.add_argument("classroom_args", nargs=argparse.REMAINDER, help="--check: only say whether it is in sync")
+    p.add_argument("--check", action="store_true", help="only say whether classroom/ is in sync")
     p.set_defaults(func=_classroom)
 
     p = sub.add_parser("instructor", help="write docs/instructor.md from the lessons and the measurements")
-    p.add_argument("instructor_args", nargs=argparse.REMAINDER, help="--check: only say whether it is in sync")
+    p.add_argument("--check", action="store_true", help="only say whether docs/instructor.md is in sync")
     p.set_defaults(func=_instructor)
 
     args = parser.parse_args(argv)

@@ -16,10 +16,11 @@ import re
 from pathlib import Path
 
 from course_utils import REPO_ROOT
+from course_utils.class_config import LESSON_MEMORY
 from course_utils.course_map import LESSONS, Lesson
+from course_utils.server_load import READING_TOKENS_PER_S
 
 GUIDE = REPO_ROOT / "docs" / "instructor.md"
-LESSON_MEMORY = REPO_ROOT / "docs" / "lesson_memory.json"
 CLASS_SERVER = REPO_ROOT / "docs" / "class_server.json"
 WIDGET_RE = re.compile(r"\b(\w+(?:Explorer|Arena|Calculator|Guide|Generate|Plot))\(")
 CLASS_SIZE = 40
@@ -99,8 +100,8 @@ def room_sizing(memory: Path, server: dict, class_size: int = CLASS_SIZE) -> lis
             lines.append(f"| {r['model']} | {r['learners']} | {r['ttft_p50_s']:.2f} / {r['ttft_p95_s']:.2f} s | "
                          f"{r['tokens_per_s_per_learner']:.1f} | {r['tokens_per_s_total']:.1f} | {r['errors']} | "
                          f"{'yes' if r['still_serving'] else 'NO'} | {r['learners_per_core']:.1f} |")
-        lines += ["", "Reading speed is taken as 5 tokens/s (about 250 words a minute). The rule: learners per server "
-                      "core = total tokens/s ÷ 5 ÷ cores. For a GPU, measure the same way with vLLM "
+        lines += ["", f"Reading speed is taken as {READING_TOKENS_PER_S:g} tokens/s (about 250 words a minute). The "
+                      f"rule: learners per server core = total tokens/s ÷ {READING_TOKENS_PER_S:g} ÷ cores. For a GPU, measure the same way with vLLM "
                       "(`python -m course_utils loadtest URL MODEL --clients 40`)."]
     return lines
 

@@ -14,10 +14,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from course_utils import REPO_ROOT
+from course_utils.class_config import LESSON_MEMORY  # one record, written by tools/bench_binder_memory.py
 from course_utils.env import human_bytes
 
-LESSON_MEMORY = REPO_ROOT / "docs" / "lesson_memory.json"
 SERVER_VAR = "COURSE_CLASS_SERVER"
 MARGIN = 1.2  # the measured peak, plus room for the browser tab and the OS
 
